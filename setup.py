@@ -1,0 +1,24 @@
+from setuptools import find_packages, setup
+
+MAIN_REQUIREMENTS = [
+    "airbyte-cdk==7.39.1",
+    "requests==2.34.2",
+]
+
+TEST_REQUIREMENTS = [
+    "pytest==9.2.0",
+    "requests-mock==1.12.1",
+]
+
+setup(
+    name="source-chartmogul",
+    version="2.0.0",
+    description="Airbyte source connector for ChartMogul.",
+    author="source-chartmogul developers",
+    packages=find_packages(include=["source_chartmogul", "source_chartmogul.*"]),
+    python_requires=">=3.10,<3.13",
+    install_requires=MAIN_REQUIREMENTS,
+    package_data={"source_chartmogul": ["spec.yaml", "schemas/*.json"]},
+    extras_require={"tests": TEST_REQUIREMENTS},
+    entry_points={"console_scripts": ["source-chartmogul=source_chartmogul.run:run"]},
+)

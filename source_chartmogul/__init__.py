@@ -1,0 +1,3 @@
+from .source import SourceChartmogul
+
+__all__ = ["SourceChartmogul"]

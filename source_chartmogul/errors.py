@@ -1,0 +1,116 @@
+"""What a final ChartMogul answer means: the one place where errors are decided.
+
+By the time a response gets here `transport.py` has already retried what can be retried,
+so anything but success is final. Each failure gets a message that names the request,
+quotes ChartMogul's own words and says what to do.
+"""
+
+from typing import Optional, Union
+
+import orjson
+import requests
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.streams.http.error_handlers import ErrorHandler, ErrorResolution, ResponseAction
+
+from .config import API_KEYS_HELP
+from .transport import describe_request
+
+SUCCESS = ErrorResolution(response_action=ResponseAction.SUCCESS)
+
+
+def api_message(response: requests.Response) -> str:
+    """ChartMogul's own error text; its bodies vary by layer (chartmogul-api.md §3)."""
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return response.text.strip()[:300]
+    if not isinstance(body, dict):
+        return str(body)[:300]
+    if body.get("message"):
+        param = f" (parameter '{body['param']}')" if body.get("param") else ""
+        return f"{body['message']}{param}"
+    if body.get("error"):
+        return str(body["error"])
+    if isinstance(body.get("errors"), dict):
+        return "; ".join(f"{key}: {value}" for key, value in body["errors"].items())
+    if isinstance(body.get("error_details"), list):
+        return "; ".join(
+            f"{item.get('param')}: {item.get('message')}" for item in body["error_details"] if isinstance(item, dict)
+        )
+    return orjson.dumps(body).decode()[:300]
+
+
+def resolve(response_or_error: Union[requests.Response, Exception, None]) -> ErrorResolution:
+    if isinstance(response_or_error, requests.Response):
+        return _resolve_response(response_or_error)
+    request = getattr(response_or_error, "request", None)
+    where = describe_request(request) if request is not None else "a request to ChartMogul"
+    return _fail(
+        FailureType.transient_error,
+        f"Could not get a complete answer from ChartMogul for {where}: {response_or_error}. "
+        "Check that this machine can reach the API; the sync can be retried.",
+    )
+
+
+def _resolve_response(response: requests.Response) -> ErrorResolution:
+    status = response.status_code
+    if response.ok:
+        return SUCCESS
+    where = describe_request(response.request)
+    said = api_message(response)
+    if status == 401:
+        return _fail(
+            FailureType.config_error,
+            f"ChartMogul rejected the API key (HTTP 401: {said}). Check the 'api_key' field. {API_KEYS_HELP}",
+        )
+    if status == 403:
+        return _fail(
+            FailureType.config_error,
+            f"ChartMogul refused {where} with this API key (HTTP 403: {said}). The key lacks access "
+            "or the account's trial has expired; use a key of an active account.",
+        )
+    if status == 429 or status >= 500:
+        attempts = getattr(response, "chartmogul_attempts", 1)
+        return _fail(
+            FailureType.transient_error,
+            f"ChartMogul kept answering HTTP {status} ({said}) to {where}, {attempts} attempts in a row. "
+            "This is usually temporary: run the sync again later.",
+        )
+    return _fail(FailureType.system_error, f"ChartMogul rejected {where} (HTTP {status}): {said}")
+
+
+def _fail(failure_type: FailureType, message: str) -> ErrorResolution:
+    return ErrorResolution(
+        response_action=ResponseAction.FAIL, failure_type=failure_type, error_message=message
+    )
+
+
+class ChartmogulErrorHandler(ErrorHandler):
+    """Retries are the transport's; this only decides what a final answer means."""
+
+    def __init__(self, ignore_not_found: bool = False, logger=None):
+        self._ignore_not_found = ignore_not_found
+        self._logger = logger
+
+    @property
+    def max_retries(self) -> Optional[int]:
+        return 0
+
+    @property
+    def max_time(self) -> Optional[int]:
+        return None
+
+    def interpret_response(self, response_or_error=None) -> ErrorResolution:
+        if (
+            self._ignore_not_found
+            and isinstance(response_or_error, requests.Response)
+            and response_or_error.status_code == 404
+        ):
+            return ErrorResolution(
+                response_action=ResponseAction.IGNORE,
+                error_message=(
+                    f"Skipped {describe_request(response_or_error.request)}: ChartMogul answered 404 "
+                    f"({api_message(response_or_error)}); the record was deleted during the sync."
+                ),
+            )
+        return resolve(response_or_error)

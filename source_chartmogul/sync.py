@@ -1,0 +1,221 @@
+"""The read loop: the configured streams, several at once, each read by the CDK's Stream.read.
+
+The CDK's AbstractSource.read reads one stream after another. Here each configured stream
+runs in its own thread (at most MAX_STREAMS at once; requests are paced per API key in
+transport.py whatever the number of threads) and its messages are handed to the caller in
+the order each stream produced them. Each stream keeps what the CDK gives it: its state,
+checkpoints and resumable full refresh.
+
+Failures: a stream that fails is marked INCOMPLETE with one error trace; a configuration
+error (a rejected key) stops every other stream at once, so a revoked key gives one clear
+error, not one per stream. The read then raises, so the run exits non-zero: a partial sync
+is never presented as a success.
+"""
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Iterator, List, Mapping, Optional
+
+from airbyte_cdk.models import (
+    AirbyteMessage,
+    AirbyteRecordMessage,
+    AirbyteStateMessage,
+    AirbyteStreamStatus,
+    ConfiguredAirbyteCatalog,
+    ConfiguredAirbyteStream,
+    FailureType,
+    StreamDescriptor,
+    SyncMode,
+    Type,
+)
+from airbyte_cdk.sources.connector_state_manager import ConnectorStateManager
+from airbyte_cdk.sources.streams import Stream
+from airbyte_cdk.sources.utils.schema_helpers import InternalConfig
+from airbyte_cdk.sources.utils.slice_logger import DebugSliceLogger
+from airbyte_cdk.utils.stream_status_utils import as_airbyte_message as status_message
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+MAX_STREAMS = 4
+PROGRESS_EVERY_SECONDS = 30.0
+
+
+@dataclass
+class _Finished:
+    stream: ConfiguredAirbyteStream
+    error: Optional[BaseException] = None
+
+
+class _Stopped(Exception):
+    """Another stream failed with a configuration error."""
+
+
+def read(
+    logger: logging.Logger,
+    streams: Mapping[str, Stream],
+    catalog: ConfiguredAirbyteCatalog,
+    state: Optional[List[AirbyteStateMessage]],
+) -> Iterator[AirbyteMessage]:
+    outbox: queue.Queue = queue.Queue(maxsize=2000)
+    stop = threading.Event()
+    failures: list[tuple[str, AirbyteTracedException]] = []
+    progress = _Progress(logger)
+
+    def put(item) -> None:
+        while True:
+            if stop.is_set() and not isinstance(item, _Finished):
+                raise _Stopped()
+            try:
+                outbox.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def run(configured: ConfiguredAirbyteStream) -> None:
+        try:
+            if stop.is_set():
+                raise _Stopped()
+            stream = streams.get(configured.stream.name)
+            if stream is None:
+                raise _unknown_stream(configured.stream.name)
+            for message in _read_stream(logger, stream, configured, state):
+                put(message)
+            put(_Finished(configured))
+        except BaseException as error:
+            put(_Finished(configured, error))
+
+    remaining = len(catalog.streams)
+    pool = ThreadPoolExecutor(max_workers=MAX_STREAMS, thread_name_prefix="stream")
+    try:
+        for configured in catalog.streams:
+            pool.submit(run, configured)
+        while remaining:
+            item = outbox.get()
+            if isinstance(item, _Finished):
+                remaining -= 1
+                yield from _finish(logger, item, stop, failures)
+                continue
+            if item.type == Type.RECORD:
+                progress.count(item.record.stream)
+            yield item
+    finally:
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+    progress.report(final=True)
+    if failures:
+        raise _summary(failures)
+
+
+def _read_stream(
+    logger: logging.Logger,
+    stream: Stream,
+    configured: ConfiguredAirbyteStream,
+    state: Optional[List[AirbyteStateMessage]],
+) -> Iterator[AirbyteMessage]:
+    name = configured.stream.name
+    state_manager = ConnectorStateManager(state=state)
+    stream_state = state_manager.get_stream_state(name, None)
+    if stream_state == {"__ab_no_cursor_state_message": True}:
+        stream_state = {}  # the end of a finished full refresh: start again from the top
+    if configured.sync_mode == SyncMode.full_refresh and stream.cursor_field:
+        stream_state = {}  # a full refresh of an incremental stream ignores its cursor
+    stream.state = stream_state
+    yield status_message(configured.stream, AirbyteStreamStatus.STARTED)
+    running = False
+    records = stream.read(configured, logger, DebugSliceLogger(), stream_state, state_manager, InternalConfig())
+    for item in records:
+        if isinstance(item, AirbyteMessage):
+            yield item
+            continue
+        if not running:
+            running = True
+            yield status_message(configured.stream, AirbyteStreamStatus.RUNNING)
+        yield AirbyteMessage(
+            type=Type.RECORD,
+            record=AirbyteRecordMessage(stream=name, data=item, emitted_at=int(time.time() * 1000)),
+        )
+    yield status_message(configured.stream, AirbyteStreamStatus.COMPLETE)
+
+
+def _finish(logger, item: _Finished, stop: threading.Event, failures: list) -> Iterator[AirbyteMessage]:
+    name = item.stream.stream.name
+    if item.error is None:
+        logger.info(f"Finished syncing {name}")
+        return
+    yield status_message(item.stream.stream, AirbyteStreamStatus.INCOMPLETE)
+    if isinstance(item.error, _Stopped) or (stop.is_set() and _is_config_error(item.error)):
+        logger.info(f"Stopped {name}: another stream failed with a configuration error")
+        return
+    traced = as_traced(item.error, name)
+    if isinstance(item.error, AirbyteTracedException):
+        logger.error(f"Stream {name} failed: {traced.message}")
+    else:
+        logger.error(f"Stream {name} failed", exc_info=item.error)  # a bug: keep the traceback
+    failures.append((name, traced))
+    if traced.failure_type == FailureType.config_error:
+        stop.set()
+    yield error_trace(traced, name)
+
+
+def as_traced(error: BaseException, stream: Optional[str] = None) -> AirbyteTracedException:
+    if isinstance(error, AirbyteTracedException):
+        return error
+    return AirbyteTracedException.from_exception(
+        error, stream_descriptor=StreamDescriptor(name=stream) if stream else None
+    )
+
+
+def error_trace(traced: AirbyteTracedException, stream: Optional[str] = None) -> AirbyteMessage:
+    """The error as a trace message; without a Python stack for errors we explained ourselves."""
+    descriptor = StreamDescriptor(name=stream) if stream else None
+    message = traced.as_sanitized_airbyte_message(stream_descriptor=descriptor)
+    if traced.failure_type != FailureType.system_error or traced.internal_message == traced.message:
+        message.trace.error.stack_trace = None
+    return message
+
+
+def _is_config_error(error: BaseException) -> bool:
+    return isinstance(error, AirbyteTracedException) and error.failure_type == FailureType.config_error
+
+
+def _unknown_stream(name: str) -> AirbyteTracedException:
+    message = (
+        f"The stream '{name}' in the catalog does not exist in this connector. Refresh the "
+        "source schema and remove it from the connection."
+    )
+    return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error)
+
+
+def _summary(failures: list[tuple[str, AirbyteTracedException]]) -> AirbyteTracedException:
+    names = ", ".join(name for name, _ in failures)
+    first = failures[0][1]
+    message = f"The sync did not complete: {names} failed. First error: {first.message or first.internal_message}"
+    failure_type = (
+        FailureType.config_error
+        if any(error.failure_type == FailureType.config_error for _, error in failures)
+        else first.failure_type
+    )
+    return AirbyteTracedException(message=message, internal_message=message, failure_type=failure_type)
+
+
+class _Progress:
+    """Records so far per stream, logged at a steady pace during long reads."""
+
+    def __init__(self, logger: logging.Logger):
+        self._logger = logger
+        self._counts: dict[str, int] = {}
+        self._next = time.monotonic() + PROGRESS_EVERY_SECONDS
+
+    def count(self, stream: str) -> None:
+        self._counts[stream] = self._counts.get(stream, 0) + 1
+        if time.monotonic() >= self._next:
+            self.report()
+
+    def report(self, final: bool = False) -> None:
+        self._next = time.monotonic() + PROGRESS_EVERY_SECONDS
+        if self._counts:
+            counts = ", ".join(f"{name} {count}" for name, count in sorted(self._counts.items()))
+            self._logger.info(f"{'Records read' if final else 'Records so far'}: {counts}")
