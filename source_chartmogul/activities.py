@@ -2,11 +2,11 @@
 
 GET /v1/activities (https://dev.chartmogul.com/reference/activities/list, chartmogul-api.md §6).
 
-* The range [start, now) is cut into windows of WINDOW_DAYS, read up to PARTITION_WORKERS at
-  once and emitted window by window, oldest first, so the state can advance as records go out.
+* The range [start, now) is cut into WINDOWS windows (none shorter than a day), read up to
+  PARTITION_WORKERS at once and emitted window by window, oldest first, so the state can advance as records go out.
 * Whether the API's `start-date`/`end-date` are inclusive is not documented: each window asks
-  from a second before its start to its end, and keeps only start <= date < end, so a record
-  lands in exactly one window either way.
+  from a second before its start to a second after its end, and keeps only start <= date < end,
+  so a record lands in exactly one window either way.
 * ChartMogul can change or remove activities after the fact, and some are dated in the
   future: a read with state starts `lookback_days` before it, and never reads past now.
 * The state says "every activity before this date-time was read": it advances to each
@@ -24,7 +24,8 @@ from . import parallel
 from .base import PAGE_SIZE, PARTITION_WORKERS, ChartmogulStream
 from .transport import json_body
 
-WINDOW_DAYS = 30
+WINDOWS = 32  # enough to keep the workers busy, few enough to cost little on a small account
+MIN_WINDOW = timedelta(days=1)
 CURSOR_FIELD = "date"
 
 
@@ -65,11 +66,11 @@ class Activities(ChartmogulStream):
         self._cursor = read_state(value)
 
     def read_records(self, sync_mode, cursor_field=None, stream_slice=None, stream_state=None):
-        now = self.now
+        now = self.now.replace(microsecond=0)
         start = self.settings.start_date
         if sync_mode == SyncMode.incremental and self._cursor:
             start = max(start, self._cursor - timedelta(days=self.settings.lookback_days))
-        windows = list(_windows(start, now))
+        windows = list(_windows(start.replace(microsecond=0), now))
 
         def read_window(window):
             return HttpStream.read_records(self, SyncMode.full_refresh, stream_slice=window)
@@ -91,7 +92,7 @@ class Activities(ChartmogulStream):
         params = {
             "per_page": PAGE_SIZE,
             "start-date": api_datetime(stream_slice["start"] - timedelta(seconds=1)),
-            "end-date": api_datetime(stream_slice["end"]),
+            "end-date": api_datetime(stream_slice["end"] + timedelta(seconds=1)),
         }
         return {**params, **(next_page_token or {})}
 
@@ -113,8 +114,10 @@ class Activities(ChartmogulStream):
 
 
 def _windows(start: datetime, end: datetime) -> Iterable[dict]:
+    # Whole seconds: activity dates have no fractions, and the bounds are sent to the second.
+    size = timedelta(seconds=max(MIN_WINDOW, (end - start) / WINDOWS).total_seconds() // 1)
     while start < end:
-        window_end = min(start + timedelta(days=WINDOW_DAYS), end)
+        window_end = min(start + size, end)
         yield {"start": start, "end": window_end}
         start = window_end
 

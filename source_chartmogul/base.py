@@ -139,6 +139,9 @@ class FanOutStream(CursorStream, ABC):
 
     parent_key_name: str
     parent_key = "uuid"
+    # A substream to the CDK: one final state when done, no page checkpoints (there is no
+    # single cursor to resume from across parents read in parallel).
+    has_multiple_slices = True
 
     def parent_records(self) -> Iterable[Mapping[str, Any]]:
         raise NotImplementedError

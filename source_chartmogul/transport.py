@@ -180,8 +180,11 @@ class ChartmogulAdapter(HTTPAdapter):
         return response, None
 
 
-def mount(session: requests.Session, pacer: Pacer, policy: RetryPolicy = RetryPolicy()) -> requests.Session:
-    adapter = ChartmogulAdapter(pacer, policy)
+DEFAULT_RETRIES = RetryPolicy()
+
+
+def mount(session: requests.Session, pacer: Pacer, policy: Optional[RetryPolicy] = None) -> requests.Session:
+    adapter = ChartmogulAdapter(pacer, policy or DEFAULT_RETRIES)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

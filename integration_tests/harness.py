@@ -1,0 +1,226 @@
+"""Drive the real CLI (`python main.py ...`) against the sandbox and read what it printed.
+
+Also the expected records of every stream, computed from the sandbox's full data set, so
+a test can compare a sync with everything the API serves.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+API_KEY = "sandbox-api-key-0123456789abcdef"
+START_DATE = "2017-01-25T00:00:00Z"
+
+FULL_REFRESH_STREAMS = (
+    "customers",
+    "customer_count",
+    "metrics",
+    "customer_daily_count",
+    "customer_weekly_count",
+    "customer_monthly_count",
+    "customer_quarterly_count",
+    "account",
+    "data_sources",
+    "plans",
+    "plan_groups",
+    "plan_group_plans",
+    "invoices",
+    "subscription_events",
+    "customer_subscriptions",
+    "contacts",
+    "customer_notes",
+    "opportunities",
+    "tasks",
+)
+ALL_STREAMS = ("activities",) + FULL_REFRESH_STREAMS
+
+
+def config(**overrides) -> dict:
+    return {"api_key": API_KEY, "start_date": START_DATE, "interval": "month", **overrides}
+
+
+def catalog(streams, incremental=()) -> dict:
+    def entry(name):
+        mode = "incremental" if name in incremental else "full_refresh"
+        return {
+            "stream": {
+                "name": name,
+                "json_schema": {},
+                "supported_sync_modes": ["full_refresh", "incremental"],
+                "source_defined_cursor": True,
+            },
+            "sync_mode": mode,
+            "destination_sync_mode": "append",
+            **({"cursor_field": ["date"]} if mode == "incremental" else {}),
+        }
+
+    return {"streams": [entry(name) for name in streams]}
+
+
+def stream_state(name: str, value: dict) -> dict:
+    return {"type": "STREAM", "stream": {"stream_descriptor": {"name": name}, "stream_state": value}}
+
+
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+    messages: list = field(default_factory=list)
+
+    def of_type(self, kind: str) -> list:
+        return [m for m in self.messages if m.get("type") == kind]
+
+    def records(self, stream: Optional[str] = None) -> list:
+        return [
+            m["record"]["data"]
+            for m in self.of_type("RECORD")
+            if stream is None or m["record"]["stream"] == stream
+        ]
+
+    def streams_with_records(self) -> set:
+        return {m["record"]["stream"] for m in self.of_type("RECORD")}
+
+    def states(self, stream: str) -> list:
+        return [
+            m["state"]["stream"]["stream_state"]
+            for m in self.of_type("STATE")
+            if m["state"]["stream"]["stream_descriptor"]["name"] == stream
+        ]
+
+    def errors(self) -> list:
+        return [m["trace"]["error"] for m in self.of_type("TRACE") if m["trace"]["type"] == "ERROR"]
+
+    def statuses(self, stream: str) -> list:
+        return [
+            m["trace"]["stream_status"]["status"]
+            for m in self.of_type("TRACE")
+            if m["trace"]["type"] == "STREAM_STATUS"
+            and m["trace"]["stream_status"]["stream_descriptor"]["name"] == stream
+        ]
+
+    def logs(self) -> list:
+        return [m["log"]["message"] for m in self.of_type("LOG")]
+
+    def connection_status(self) -> dict:
+        return self.of_type("CONNECTION_STATUS")[-1]["connectionStatus"]
+
+
+def run_connector(command: str, base_url: str, cfg: Optional[dict] = None, catalog_: Optional[dict] = None,
+                  state: Optional[list] = None, extra_args=(), timeout: float = 300) -> Run:
+    with tempfile.TemporaryDirectory() as tmp:
+        args = [sys.executable, str(ROOT / "main.py"), command]
+        for flag, content in (("--config", cfg), ("--catalog", catalog_), ("--state", state)):
+            if content is not None:
+                path = Path(tmp) / f"{flag[2:]}.json"
+                path.write_text(json.dumps(content))
+                args += [flag, str(path)]
+        env = {**os.environ, "CHARTMOGUL_BASE_URL": base_url}
+        done = subprocess.run(args + list(extra_args), capture_output=True, text=True, env=env,
+                              timeout=timeout, cwd=ROOT)
+    messages = []
+    for line in done.stdout.splitlines():
+        if line.strip():
+            messages.append(json.loads(line))  # every stdout line must be a protocol message
+    return Run(done.returncode, done.stdout, done.stderr, messages)
+
+
+def as_emitted(record: dict) -> dict:
+    """The CDK's serializer drops top-level nulls: a null field arrives as a missing one."""
+    return {key: value for key, value in record.items() if value is not None}
+
+
+def parse_datetime(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+def expected_records(dataset, stream: str, cfg: dict, today: Optional[date] = None,
+                     since: Optional[datetime] = None, until: Optional[datetime] = None) -> list:
+    """Every record the API serves for a stream and config, in the order the connector emits them."""
+    start = parse_datetime(cfg["start_date"])
+    today = today or datetime.now(timezone.utc).date()
+    intervals = {"customer_daily_count": "day", "customer_weekly_count": "week",
+                 "customer_monthly_count": "month", "customer_quarterly_count": "quarter"}
+    if stream == "activities":
+        lower = max(start, since) if since else start
+        upper = until or datetime.now(timezone.utc)
+        return [a for a in dataset.activities if lower <= parse_datetime(a["date"]) < upper]
+    if stream == "customer_count":
+        return dataset.customer_count(start.date(), today, cfg["interval"])
+    if stream in intervals:
+        return dataset.customer_count(start.date(), today, intervals[stream])
+    if stream == "metrics":
+        return dataset.metrics_all(start.date(), today, cfg["interval"])
+    if stream == "account":
+        return [dataset.account]
+    if stream == "plan_group_plans":
+        return [
+            {**plan, "plan_group_uuid": group["uuid"]}
+            for group in dataset.plan_groups
+            for plan in dataset.plan_group_plans.get(group["uuid"], [])
+        ]
+    if stream == "customer_subscriptions":
+        return [
+            {**sub, "customer_uuid": customer["uuid"]}
+            for customer in dataset.customers
+            for sub in dataset.customer_subscriptions.get(customer["uuid"], [])
+        ]
+    return list(getattr(dataset, stream))
+
+
+def assert_same_records(got: list, expected: list, stream: str) -> None:
+    expected = [as_emitted(record) for record in expected]
+    assert len(got) == len(expected), f"{stream}: {len(got)} records, expected {len(expected)}"
+    for index, (one, other) in enumerate(zip(got, expected)):
+        assert one == other, f"{stream}: record {index} differs:\n got {one}\nwant {other}"
+
+
+def key_of(record: dict, primary_key) -> Any:
+    if isinstance(primary_key, str):
+        return record[primary_key]
+    return tuple(record[part] for part in primary_key)
+
+
+def run_until(base_url: str, cfg: dict, catalog_: dict, stop_when, state: Optional[list] = None) -> list:
+    """Starts a read and kills it as soon as `stop_when(messages so far)` is true: an interrupted sync.
+
+    Returns the messages up to and including that one: what the platform would have
+    committed had the sync died right after it.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        args = [sys.executable, str(ROOT / "main.py"), "read"]
+        for flag, content in (("--config", cfg), ("--catalog", catalog_), ("--state", state)):
+            if content is not None:
+                path = Path(tmp) / f"{flag[2:]}.json"
+                path.write_text(json.dumps(content))
+                args += [flag, str(path)]
+        env = {**os.environ, "CHARTMOGUL_BASE_URL": base_url}
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                   env=env, cwd=ROOT)
+        messages = []
+        try:
+            for line in process.stdout:
+                if not line.strip():
+                    continue
+                messages.append(json.loads(line))
+                if stop_when(messages):
+                    return messages
+            raise AssertionError("the read ended before the interruption point")
+        finally:
+            process.kill()
+            process.wait()
+
+
+def records_of(messages: list, stream: str) -> list:
+    return [m["record"]["data"] for m in messages if m["type"] == "RECORD" and m["record"]["stream"] == stream]
+
+
+def state_message(message: dict, stream: str) -> bool:
+    return message["type"] == "STATE" and message["state"]["stream"]["stream_descriptor"]["name"] == stream

@@ -1,0 +1,125 @@
+"""The CLI against the sandbox: spec, check, discover, and reads compared with the full data set."""
+
+import json
+from collections import Counter
+
+import jsonschema
+import pytest
+
+from .harness import (
+    ALL_STREAMS,
+    ROOT,
+    assert_same_records,
+    catalog,
+    config,
+    expected_records,
+    key_of,
+    run_connector,
+)
+
+PRIMARY_KEYS = {
+    "customers": "id", "activities": "uuid", "subscription_events": "id", "tasks": "task_uuid",
+    "plan_group_plans": ["plan_group_uuid", "uuid"], "customer_subscriptions": ["customer_uuid", "uuid"],
+    "customer_count": "date", "metrics": "date", "customer_daily_count": "date",
+    "customer_weekly_count": "date", "customer_monthly_count": "date", "customer_quarterly_count": "date",
+}
+
+
+@pytest.fixture(scope="module")
+def full_read(sandbox):
+    run = run_connector("read", sandbox.url, config(), catalog(ALL_STREAMS))
+    assert run.exit_code == 0, run.stderr + run.stdout[-3000:]
+    return run
+
+
+def test_spec_declares_the_config_fields(sandbox):
+    run = run_connector("spec", sandbox.url)
+    spec = run.of_type("SPEC")[0]["spec"]
+    properties = spec["connectionSpecification"]["properties"]
+    assert properties["api_key"]["airbyte_secret"] is True
+    assert properties["start_date"]["format"] == "date-time"
+    assert properties["start_date"]["examples"] == ["2017-01-25T00:00:00Z"]
+    assert properties["interval"]["enum"] == ["day", "week", "month", "quarter"]
+    assert properties["interval"]["default"] == "month"
+    assert "dev.chartmogul.com" in properties["interval"]["description"]
+    assert spec["documentationUrl"].startswith("https://")
+
+
+def test_check_succeeds_with_a_good_key(sandbox):
+    run = run_connector("check", sandbox.url, config())
+    assert run.exit_code == 0
+    assert run.connection_status() == {"status": "SUCCEEDED"}
+
+
+def test_check_fails_clearly_with_a_rejected_key(sandbox):
+    run = run_connector("check", sandbox.url, config(api_key="wrong-key-0123456789abcdefghij"))
+    status = run.connection_status()
+    assert status["status"] == "FAILED"
+    assert "rejected the API key" in status["message"] and "read-only" in status["message"]
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_check_fails_clearly_when_the_api_is_unreachable():
+    run = run_connector("check", "http://127.0.0.1:9", config())  # the discard port: nothing listens
+    status = run.connection_status()
+    assert status["status"] == "FAILED"
+    assert "Could not get a complete answer from ChartMogul for GET /v1/ping" in status["message"]
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_discover_lists_every_stream_with_its_schema_and_key(sandbox):
+    run = run_connector("discover", sandbox.url, config())
+    streams = {s["name"]: s for s in run.of_type("CATALOG")[0]["catalog"]["streams"]}
+    assert set(streams) == set(ALL_STREAMS)
+    for name, stream in streams.items():
+        schema = json.loads((ROOT / "source_chartmogul" / "schemas" / f"{name}.json").read_text())
+        assert stream["json_schema"] == schema
+        assert "full_refresh" in stream["supported_sync_modes"]
+    assert streams["activities"]["supported_sync_modes"] == ["full_refresh", "incremental"]
+    assert streams["activities"]["default_cursor_field"] == ["date"]
+    assert streams["customers"]["source_defined_primary_key"] == [["id"]]
+    assert streams["customer_subscriptions"]["source_defined_primary_key"] == [["customer_uuid"], ["uuid"]]
+
+
+@pytest.mark.parametrize("stream", ALL_STREAMS)
+def test_every_record_arrives_once_as_served(full_read, dataset, stream):
+    expected = expected_records(dataset, stream, config())
+    assert expected, f"the sandbox serves no {stream}: the test would prove nothing"
+    got = full_read.records(stream)
+    assert_same_records(got, expected, stream)
+    key = PRIMARY_KEYS.get(stream, "uuid")
+    if stream != "account":
+        duplicates = [k for k, n in Counter(key_of(r, key) for r in got).items() if n > 1]
+        assert not duplicates, f"{stream}: duplicate keys {duplicates[:5]}"
+
+
+@pytest.mark.parametrize("stream", ALL_STREAMS)
+def test_every_record_matches_its_schema_strictly(full_read, stream):
+    schema = json.loads((ROOT / "source_chartmogul" / "schemas" / f"{stream}.json").read_text())
+    validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+    for record in full_read.records(stream):
+        errors = list(validator.iter_errors(record))
+        assert not errors, f"{stream}: {errors[0].message} in {record}"
+
+
+def test_every_stream_completes(full_read):
+    for stream in ALL_STREAMS:
+        assert full_read.statuses(stream)[0] == "STARTED"
+        assert full_read.statuses(stream)[-1] == "COMPLETE"
+    assert full_read.errors() == []
+
+
+def test_requests_page_by_cursor_never_by_page_number(full_read, sandbox):
+    customers = [r for r in sandbox.requests if r.path == "/v1/customers"]
+    assert customers and all(r.query.get("per_page") == "200" for r in customers)
+    assert not any("page" in r.query for r in sandbox.requests)
+    assert any("cursor" in r.query for r in customers)
+
+
+@pytest.mark.parametrize("interval", ["day", "week", "month", "quarter"])
+def test_customer_count_and_metrics_follow_the_interval(sandbox, dataset, interval):
+    cfg = config(interval=interval)
+    run = run_connector("read", sandbox.url, cfg, catalog(["customer_count", "metrics"]))
+    assert run.exit_code == 0, run.stderr
+    for stream in ("customer_count", "metrics"):
+        assert_same_records(run.records(stream), expected_records(dataset, stream, cfg), stream)

@@ -1,0 +1,122 @@
+"""A flaky API, bad input and secrets: the CLI against a sandbox that misbehaves on purpose."""
+
+import base64
+
+import pytest
+
+from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer
+from airbyte_cdk.test.entrypoint_wrapper import read as entrypoint_read
+
+from sandbox import Faults
+from source_chartmogul import SourceChartmogul, transport
+
+from .harness import API_KEY, assert_same_records, catalog, config, expected_records, run_connector
+
+SYNCED = ("customers", "activities", "customer_count", "invoices")
+
+FAULTS = {
+    "latency": Faults(latency_ms=20),
+    "rate_limit": Faults(rate_limit_rps=15),
+    "random_429": Faults(rate_429=0.15),
+    "parallel_connections": Faults(max_connections=3, latency_ms=200),
+    "server_errors": Faults(error_rate=0.15),
+    "truncated_bodies": Faults(truncate_rate=0.1),
+    "dropped_connections": Faults(drop_rate=0.1),
+    "invalid_json": Faults(invalid_json_rate=0.1),
+}
+INJECTED = {  # the sandbox's counter that proves each fault happened
+    "rate_limit": "rate_limit", "random_429": "rate_429", "parallel_connections": "max_connections",
+    "server_errors": "error", "truncated_bodies": "truncate", "dropped_connections": "drop",
+    "invalid_json": "invalid_json",
+}
+
+
+@pytest.mark.parametrize("kind", FAULTS)
+def test_a_flaky_api_loses_and_doubles_nothing(fresh_sandbox, kind):
+    server = fresh_sandbox(faults=FAULTS[kind])
+    run = run_connector("read", server.url, config(), catalog(SYNCED))
+    assert run.exit_code == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.errors() == []
+    for stream in SYNCED:
+        assert_same_records(run.records(stream), expected_records(server.dataset, stream, config()), stream)
+    if kind in INJECTED:
+        assert server.faults_injected.get(INJECTED[kind], 0) > 0, server.faults_injected
+
+
+@pytest.mark.parametrize(
+    "overrides, field, words",
+    [
+        ({"start_date": "2017-13-45T00:00:00Z"}, "start_date", "not a real date-time"),
+        ({"start_date": "last tuesday"}, "start_date", "YYYY-MM-DDTHH:MM:SSZ"),
+        ({"start_date": "2017-01-25"}, "start_date", "YYYY-MM-DDTHH:MM:SSZ"),
+        ({"start_date": "2999-01-01T00:00:00Z"}, "start_date", "in the future"),
+        ({"interval": "fortnight"}, "interval", "day, week, month, quarter"),
+        ({"api_key": ""}, "api_key", "missing or empty"),
+        ({"api_key": None}, "api_key", "missing or empty"),
+    ],
+)
+def test_bad_config_is_refused_before_any_request(fresh_sandbox, overrides, field, words):
+    server = fresh_sandbox()
+    cfg = {key: value for key, value in config(**overrides).items() if value is not None}
+
+    check = run_connector("check", server.url, cfg)
+    status = check.connection_status()
+    assert status["status"] == "FAILED"
+    assert f"'{field}'" in status["message"] and words in status["message"]
+
+    read = run_connector("read", server.url, cfg, catalog(["customers"]))
+    assert read.exit_code == 1
+    errors = read.errors()
+    assert errors and errors[0]["failure_type"] == "config_error"
+    assert f"'{field}'" in errors[0]["message"] and words in errors[0]["message"]
+    assert read.records() == []
+    for run in (check, read):
+        assert "Traceback" not in run.stdout + run.stderr
+    assert server.requests == []
+
+
+def test_a_rejected_key_ends_the_read_with_one_config_error(fresh_sandbox):
+    server = fresh_sandbox()
+    run = run_connector("read", server.url, config(api_key="revoked-key-0123456789abcdefghij"),
+                        catalog(("customers", "activities", "customer_count", "plans", "contacts")))
+    assert run.exit_code == 1
+    stream_errors = [e for e in run.errors() if e.get("stream_descriptor")]
+    assert len(stream_errors) == 1, stream_errors
+    assert stream_errors[0]["failure_type"] == "config_error"
+    assert "rejected the API key" in stream_errors[0]["message"]
+    assert all(error["failure_type"] == "config_error" for error in run.errors())
+    for stream in ("customers", "activities", "customer_count", "plans", "contacts"):
+        assert run.statuses(stream)[-1] == "INCOMPLETE"
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_an_answer_that_stays_broken_fails_with_a_clear_transient_error(fresh_sandbox, monkeypatch):
+    """In-process, with fast retries: the same path as the CLI without waiting minutes of backoff."""
+    monkeypatch.setattr(transport, "DEFAULT_RETRIES", transport.RetryPolicy(base_delay=0.01, max_attempts=4))
+    server = fresh_sandbox()
+    monkeypatch.setenv("CHARTMOGUL_BASE_URL", server.url)
+    server.dataset.account = None  # the sandbox then fails with a plain-text 500 every time
+    output = entrypoint_read(SourceChartmogul(), config(), ConfiguredAirbyteCatalogSerializer.load(catalog(["account", "plans"])),
+                             expecting_exception=True)
+    statuses = {m.trace.stream_status.stream_descriptor.name: m.trace.stream_status.status.value
+                for m in output.trace_messages if m.trace.stream_status}
+    assert statuses == {"account": "INCOMPLETE", "plans": "COMPLETE"}  # one broken stream does not sink the others
+    error = [m.trace.error for m in output.errors if m.trace.error.stream_descriptor][0]
+    assert error.failure_type.value == "transient_error"
+    assert "GET /v1/account" in error.message and "HTTP 500" in error.message and "4 attempts" in error.message
+    assert [r.record.stream for r in output.records] == ["plans"] * len(server.dataset.plans)
+
+
+def test_the_key_never_appears_in_any_output_even_with_debug(fresh_sandbox):
+    server = fresh_sandbox(faults=Faults(error_rate=0.2))
+    forms = [API_KEY, base64.b64encode(f"{API_KEY}:".encode()).decode(),
+             base64.b64encode(f"{API_KEY}:{API_KEY}".encode()).decode()]
+    runs = [
+        run_connector("check", server.url, config(), extra_args=["--debug"]),
+        run_connector("read", server.url, config(), catalog(("customers", "customer_count")), extra_args=["--debug"]),
+        run_connector("read", server.url, config(api_key=API_KEY + "x"), catalog(["customers"]), extra_args=["--debug"]),
+    ]
+    assert any("Authorization" in run.stdout for run in runs), "--debug should log request headers"
+    for run in runs:
+        for form in forms:
+            assert form not in run.stdout and form not in run.stderr

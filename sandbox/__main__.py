@@ -1,0 +1,54 @@
+"""`python -m sandbox --port 8123 ...`: serve the sandbox until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from .data import build_dataset
+from .faults import Faults
+from .server import DEFAULT_API_KEY, Sandbox
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8123, help="0 picks a free port (printed)")
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--customers", type=int, default=300)
+    parser.add_argument("--activities", type=int, default=3000)
+    parser.add_argument("--latency-ms", type=float, default=0)
+    parser.add_argument("--rate-limit-rps", type=float, default=None)
+    parser.add_argument("--max-connections", type=int, default=None)
+    parser.add_argument("--rate-429", type=float, default=0, help="probability of a random 429")
+    parser.add_argument("--error-rate", type=float, default=0)
+    parser.add_argument("--truncate-rate", type=float, default=0)
+    parser.add_argument("--drop-rate", type=float, default=0)
+    parser.add_argument("--invalid-json-rate", type=float, default=0)
+    parser.add_argument("--fault-seed", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    faults = Faults(seed=args.fault_seed, latency_ms=args.latency_ms, rate_limit_rps=args.rate_limit_rps,
+                    max_connections=args.max_connections, rate_429=args.rate_429, error_rate=args.error_rate,
+                    truncate_rate=args.truncate_rate, drop_rate=args.drop_rate,
+                    invalid_json_rate=args.invalid_json_rate)
+    dataset = build_dataset(seed=args.seed, customers=args.customers, activities=args.activities)
+    sandbox = Sandbox(dataset, api_key=args.api_key, faults=faults, host=args.host, port=args.port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    url = sandbox.start()
+    print(f"sandbox listening on {url}", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sandbox.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

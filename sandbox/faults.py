@@ -1,0 +1,112 @@
+"""Fault injection: the ways the real API (and the network to it) misbehaves.
+
+Load-shaped faults follow the documented limits (§2.1 of chartmogul-api.md): a per-key request rate
+(429) and a cap on parallel connections (503). Random faults (429, 5xx, truncated body, dropped
+connection, HTML instead of JSON) are decided by hashing the request and how many times that same
+request was already seen, so a run is reproducible whatever the thread scheduling, and a request
+repeated `GIVE_UP_AFTER` times always goes through: a client that retries is never stuck.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+
+GIVE_UP_AFTER = 3  # the n-th sighting of a request (0-based) from here on is never faulted
+
+# 5xx statuses the official Python client retries (§2.2) and the plain-text bodies the proxy sends (§3).
+SERVER_ERRORS = (
+    (500, "500 Internal Server Error"),
+    (502, "502 Bad Gateway"),
+    (504, "504 Gateway Timeout Error"),
+    (520, "520 Unknown Error"),
+    (524, "524 A Timeout Occurred"),
+)
+HTML_ERROR_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>"
+    b"<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>\n"
+)
+
+# Random fault kinds in the order their probability bands are laid out on [0, 1).
+RANDOM_KINDS = ("rate_429", "error", "truncate", "drop", "invalid_json")
+
+
+@dataclass
+class Faults:
+    """What to inject. All rates are probabilities per request (first `GIVE_UP_AFTER` sightings)."""
+
+    seed: int = 1
+    latency_ms: float = 0
+    rate_limit_rps: float | None = None
+    max_connections: int | None = None
+    rate_429: float = 0
+    error_rate: float = 0
+    truncate_rate: float = 0
+    drop_rate: float = 0
+    invalid_json_rate: float = 0
+
+    def rates(self) -> tuple[float, ...]:
+        return (self.rate_429, self.error_rate, self.truncate_rate, self.drop_rate, self.invalid_json_rate)
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: str  # one of RANDOM_KINDS
+    status: int = 0
+    body: str = ""
+
+
+class FaultState:
+    """Per-sandbox bookkeeping behind `Faults`: sliding windows, sightings, and counters."""
+
+    def __init__(self, faults: Faults):
+        self.faults = faults
+        self._lock = threading.Lock()
+        self._windows: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
+        self._sightings: collections.Counter[str] = collections.Counter()
+        self.injected: collections.Counter[str] = collections.Counter()
+
+    def count(self, kind: str) -> None:
+        with self._lock:
+            self.injected[kind] += 1
+
+    def over_rate_limit(self, api_key: str) -> bool:
+        """A real sliding one-second window per key (§2.1: 40 req/s per account). Refused requests
+        do not count, so a client that backs off gets through."""
+        limit = self.faults.rate_limit_rps
+        if limit is None:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            window = self._windows[api_key]
+            while window and window[0] <= now - 1.0:
+                window.popleft()
+            if len(window) >= limit:
+                return True
+            window.append(now)
+            return False
+
+    def decide(self, method: str, path: str, query: dict[str, str]) -> Decision | None:
+        """The random fault for this request, if any; a pure function of (seed, request, sighting)."""
+        rates = self.faults.rates()
+        if not any(rates):
+            return None
+        request = f"{method} {path}?" + "&".join(f"{k}={v}" for k, v in sorted(query.items()))
+        with self._lock:
+            sighting = self._sightings[request]
+            self._sightings[request] += 1
+        if sighting >= GIVE_UP_AFTER:
+            return None
+        digest = hashlib.sha256(f"{self.faults.seed}|{request}|{sighting}".encode()).digest()
+        draw = int.from_bytes(digest[:8], "big") / 2**64
+        for kind, rate in zip(RANDOM_KINDS, rates):
+            if draw < rate:
+                if kind == "error":
+                    status, body = SERVER_ERRORS[digest[8] % len(SERVER_ERRORS)]
+                    return Decision(kind, status, body)
+                return Decision(kind)
+            draw -= rate
+        return None
