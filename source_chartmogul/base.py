@@ -50,7 +50,7 @@ class ChartmogulStream(HttpStream, ABC):
         self.settings = settings
         super().__init__(authenticator=HTTPBasicAuth(settings.api_key, ""))
         # The CDK builds the session; the transport (pacing, retries, timeouts) is ours.
-        transport.mount(self._http_client._session, transport.pacer_for(settings.api_key))
+        transport.mount(self._http_client._session, transport.pacer_for(settings.api_key, settings.requests_per_second))
 
     @property
     def url_base(self) -> str:

@@ -19,6 +19,10 @@ DEFAULT_BASE_URL = "https://api.chartmogul.com"
 # Not a config field on purpose: whoever may type a config must not be able to send the
 # key to another host. Tests, the demo and the sandbox set it.
 BASE_URL_ENV = "CHARTMOGUL_BASE_URL"
+# ChartMogul allows 40 requests/s per account; 35 leaves room for clock skew. Only local
+# stand-ins (the sandbox, benchmarks) have a reason to raise it, hence no config field.
+RATE_ENV = "CHARTMOGUL_REQUESTS_PER_SECOND"
+DEFAULT_REQUESTS_PER_SECOND = 35.0
 
 INTERVALS = ("day", "week", "month", "quarter")
 DEFAULT_INTERVAL = "month"
@@ -39,6 +43,7 @@ class Settings:
     interval: str
     lookback_days: int
     base_url: str
+    requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
 
     @property
     def start_day(self) -> date:
@@ -60,11 +65,25 @@ def parse_config(config: Mapping[str, Any], now: datetime | None = None) -> Sett
         interval=_interval(config.get("interval", DEFAULT_INTERVAL)),
         lookback_days=_lookback_days(config.get("lookback_window_days", DEFAULT_LOOKBACK_DAYS)),
         base_url=base_url(),
+        requests_per_second=requests_per_second(),
     )
 
 
 def base_url() -> str:
     return (os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+
+
+def requests_per_second() -> float:
+    value = os.environ.get(RATE_ENV)
+    if not value:
+        return DEFAULT_REQUESTS_PER_SECOND
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = 0.0
+    if not rate > 0:
+        raise config_error(f"The environment variable {RATE_ENV} is {value!r}; unset it or give a positive number.")
+    return rate
 
 
 def _api_key(value: Any) -> str:

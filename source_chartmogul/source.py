@@ -50,7 +50,7 @@ class SourceChartmogul(AbstractSource):
             settings = self.settings(config)
         except AirbyteTracedException as error:
             return False, error.message
-        session = transport.mount(requests.Session(), transport.pacer_for(settings.api_key), CHECK_RETRIES)
+        session = transport.mount(requests.Session(), transport.pacer_for(settings.api_key, settings.requests_per_second), CHECK_RETRIES)
         session.auth = HTTPBasicAuth(settings.api_key, "")
         try:
             outcome = session.get(f"{settings.base_url}/v1/ping")

@@ -31,9 +31,8 @@ from requests.adapters import HTTPAdapter
 
 logger = logging.getLogger("airbyte")
 
-# The documented limits are 40 requests/s and 20 parallel connections; stay a little under
-# both so that clock skew and a second process on the same key do not tip us over.
-REQUESTS_PER_SECOND = 35.0
+# The documented limit is 20 parallel connections; stay a little under it so that a second
+# process on the same key does not tip us over. The rate is in config.py.
 MAX_PARALLEL_REQUESTS = 16
 TIMEOUT = (10.0, 120.0)  # (connect, read) seconds
 # The official Python client retries these (STATUS_FORCELIST in chartmogul/retry_request.py).
@@ -53,7 +52,7 @@ class RetriesExhausted(requests.exceptions.RequestException):
 class Pacer:
     """Spaces requests evenly under a rate and caps how many are in flight at once."""
 
-    def __init__(self, rate: float = REQUESTS_PER_SECOND, max_parallel: int = MAX_PARALLEL_REQUESTS):
+    def __init__(self, rate: float, max_parallel: int = MAX_PARALLEL_REQUESTS):
         self.max_parallel = max_parallel
         self._interval = 1.0 / rate
         self._next_start = 0.0
@@ -81,11 +80,13 @@ _pacers: dict[str, Pacer] = {}
 _pacers_lock = threading.Lock()
 
 
-def pacer_for(api_key: str) -> Pacer:
+def pacer_for(api_key: str, rate: float) -> Pacer:
     """One pacer per API key and process: ChartMogul counts its limits per account."""
-    digest = hashlib.sha256(api_key.encode()).hexdigest()
+    digest = hashlib.sha256(f"{api_key}\n{rate}".encode()).hexdigest()
     with _pacers_lock:
-        return _pacers.setdefault(digest, Pacer())
+        if digest not in _pacers:
+            _pacers[digest] = Pacer(rate)
+        return _pacers[digest]
 
 
 @dataclass(frozen=True)
