@@ -51,6 +51,7 @@ class Activities(ChartmogulStream):
         super().__init__(settings)
         self._now = now
         self._cursor: Optional[datetime] = None
+        self._in_order = True
 
     def path(self, **kwargs) -> str:
         return "activities"
@@ -70,6 +71,10 @@ class Activities(ChartmogulStream):
     def read_records(self, sync_mode, cursor_field=None, stream_slice=None, stream_state=None):
         now = self.now.replace(microsecond=0)
         start = self.settings.start_date
+        self._in_order = True
+        if self._cursor and self._cursor > now:
+            self.logger.warning(f"The saved state {self._cursor.isoformat()} is in the future; reading up to now.")
+            self._cursor = now
         if sync_mode == SyncMode.incremental and self._cursor:
             start = max(start, self._cursor - timedelta(days=self.settings.lookback_days))
         windows = list(_windows(start.replace(microsecond=0), now))
@@ -78,22 +83,26 @@ class Activities(ChartmogulStream):
             yield from HttpStream.read_records(self, SyncMode.full_refresh, stream_slice=window)
             yield _WindowDone(window["end"])
 
-        previous, in_order = None, True
+        previous = None
         for item in parallel.ordered(windows, read_window, PARTITION_WORKERS):
             if isinstance(item, _WindowDone):
                 self._advance(item.end)  # the whole window is out: the state may pass it
                 continue
             date = parse_datetime(item[CURSOR_FIELD])
-            if in_order and previous is not None and date < previous:
-                in_order = False
-                self.logger.warning(
-                    "ChartMogul served activities out of date order; the state now advances "
-                    "only when a whole date window is read."
-                )
+            if previous is not None and date < previous:
+                self._out_of_order()
             previous = date
-            if in_order:
+            if self._in_order:
                 self._advance(date)
             yield item
+
+    def _out_of_order(self) -> None:
+        if self._in_order:
+            self._in_order = False
+            self.logger.warning(
+                "ChartMogul served activities out of date order; the state now advances only "
+                "when a whole date window is read."
+            )
 
     def _advance(self, value: datetime) -> None:
         if self._cursor is None or value > self._cursor:
@@ -104,6 +113,7 @@ class Activities(ChartmogulStream):
             "per_page": PAGE_SIZE,
             "start-date": api_datetime(stream_slice["start"] - timedelta(seconds=1)),
             "end-date": api_datetime(stream_slice["end"] + timedelta(seconds=1)),
+            "order": "date",  # ascending; documented by the official clients (§6)
         }
         return {**params, **(next_page_token or {})}
 
@@ -119,9 +129,11 @@ class Activities(ChartmogulStream):
 
     def parse_response(self, response, stream_slice=None, **kwargs) -> Iterable[Mapping[str, Any]]:
         start, end = stream_slice["start"], stream_slice["end"]
-        for record in self.records_of(response):
-            if start <= parse_datetime(record[CURSOR_FIELD]) < end:
-                yield record
+        dated = [(parse_datetime(record[CURSOR_FIELD]), record) for record in self.records_of(response)]
+        # Checked here, a whole page before its first record reaches the state.
+        if any(later[0] < earlier[0] for earlier, later in zip(dated, dated[1:])):
+            self._out_of_order()
+        return [record for date, record in dated if start <= date < end]
 
 
 @dataclass(frozen=True)
@@ -160,19 +172,22 @@ def read_state(value: Optional[Mapping[str, Any]]) -> Optional[datetime]:
 
 
 def _from_slices(value: Mapping[str, Any]) -> Optional[datetime]:
+    """The end of the first unbroken run of read slices, as the CDK reads its own state."""
     slices = value.get("slices")
     if not isinstance(slices, list):
         raise _bad_state(value)
-    ends = []
-    for item in slices:
-        end = item.get("most_recent_cursor_value") or item.get("end") if isinstance(item, Mapping) else None
-        if not isinstance(end, str):
-            raise _bad_state(value)
-        try:
-            ends.append(parse_datetime(end))
-        except ValueError:
-            raise _bad_state(value) from None
-    return max(ends) if ends else None
+    try:
+        ranges = sorted((parse_datetime(item["start"]), parse_datetime(item["end"])) for item in slices)
+    except (TypeError, KeyError, ValueError, AttributeError):
+        raise _bad_state(value) from None
+    if not ranges:
+        return None
+    read_until = ranges[0][1]
+    for start, end in ranges[1:]:
+        if start > read_until:
+            break  # a gap: what lies after it was read, but what lies in it was not
+        read_until = max(read_until, end)
+    return read_until
 
 
 def _bad_state(value: Any) -> AirbyteTracedException:

@@ -90,6 +90,7 @@ class PlanGroupPlans(FanOutStream):
     envelope = "plans"
     primary_key = ["plan_group_uuid", "uuid"]
     parent_key_name = "plan_group_uuid"
+    ignore_not_found = True  # a plan group deleted during the sync
 
     def path(self, stream_slice=None, **kwargs) -> str:
         return f"plan_groups/{stream_slice['plan_group_uuid']}/plans"

@@ -1,0 +1,121 @@
+"""Shared fixtures: a fake ChartMogul behind the connector's own transport, fast pacing and retries.
+
+`requests_mock.Mocker()` used the usual way swaps every session's adapter for its own, which
+would skip `ChartmogulAdapter` (pacing, retries, timeouts, the JSON check). The `api` fixture
+instead answers from under it: `HTTPAdapter.send`, which the connector's adapter calls for
+each attempt, is routed to the Mocker's adapter, so every test exercises the real transport.
+"""
+
+import base64
+import logging
+from typing import Optional
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+import pytest
+import requests_mock
+from airbyte_cdk.models import AirbyteMessageSerializer, SyncMode
+from airbyte_cdk.test.catalog_builder import CatalogBuilder
+from requests.adapters import HTTPAdapter
+
+from source_chartmogul import source as source_module
+from source_chartmogul import transport
+from source_chartmogul.config import parse_config
+
+BASE_URL = "https://api.test"
+# Long and unusual: the CDK's secret filter masks exact values, so short keys would mask
+# unrelated text, and a leak must be unambiguous.
+API_KEY = "cm-unit-test-api-key-7f3a9c21d4e84b0f9a6e5d2c1b0a9f8e7d6c5b4a"
+OTHER_API_KEY = "cm-unit-test-api-key-second-0123456789abcdef0123456789abcdef"
+START_DATE = "2023-01-01T00:00:00Z"
+CONFIG = {"api_key": API_KEY, "start_date": START_DATE, "interval": "month", "lookback_window_days": 3}
+
+FAST_POLICY = transport.RetryPolicy(base_delay=0.01, max_delay=0.02, max_retry_after=0.05, max_total=10.0)
+FAST_CHECK_POLICY = transport.RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, max_retry_after=0.05)
+
+
+def basic_auth(api_key: str = API_KEY) -> str:
+    return "Basic " + base64.b64encode(f"{api_key}:".encode()).decode()
+
+
+def page(entries: list, cursor: Optional[str] = None, has_more: bool = False, envelope: str = "entries", **extra) -> dict:
+    return {envelope: entries, "cursor": cursor, "has_more": has_more, **extra}
+
+
+def settings(**overrides):
+    return parse_config({**CONFIG, **overrides})
+
+
+def catalog(*names: str, sync_mode: SyncMode = SyncMode.full_refresh):
+    builder = CatalogBuilder()
+    for name in names:
+        builder.with_stream(name, sync_mode)
+    return builder.build()
+
+
+def records_of(output, stream: Optional[str] = None) -> list:
+    return [m.record.data for m in output.records if stream is None or m.record.stream == stream]
+
+
+def all_text(output) -> str:
+    """Every message of a run, serialized, for searching leaks."""
+    return "\n".join(orjson.dumps(AirbyteMessageSerializer.dump(m)).decode() for m in output.get_message_iterator())
+
+
+def query(request) -> dict:
+    """The query of a recorded request as sent, one value per key."""
+    return dict(parse_qsl(urlsplit(request.url).query, keep_blank_values=True))
+
+
+@pytest.fixture(autouse=True)
+def restore_log_levels():
+    """`--debug` (which entrypoint_wrapper.discover always passes) lowers the CDK's loggers to
+    DEBUG for good; put them back so later tests do not print every request."""
+    levels = {name: logging.getLogger(name).level for name in ["", *logging.root.manager.loggerDict]}
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.fixture(autouse=True)
+def fast_and_isolated(monkeypatch):
+    """Point at the fake host, never wait real backoff, never pace at the production rate."""
+    monkeypatch.setenv("CHARTMOGUL_BASE_URL", BASE_URL)
+    pacers: dict = {}
+    monkeypatch.delenv("CHARTMOGUL_REQUESTS_PER_SECOND", raising=False)
+    monkeypatch.setattr(
+        transport,
+        "pacer_for",
+        lambda key, *args, **kwargs: pacers.setdefault(key, transport.Pacer(rate=100000.0, max_parallel=16)),
+    )
+    real_mount = transport.mount
+
+    def fast_mount(session, pacer, policy=None):
+        return real_mount(session, pacer, policy or FAST_POLICY)
+
+    monkeypatch.setattr(transport, "mount", fast_mount)
+    monkeypatch.setattr(source_module, "CHECK_RETRIES", FAST_CHECK_POLICY)
+
+
+@pytest.fixture
+def api(monkeypatch):
+    """A requests-mock registry answering every request below the connector's transport adapter."""
+    mocker = requests_mock.Mocker(case_sensitive=True)
+    # Registered first, so any test's own registration wins: an unexpected request fails at once
+    # (418 is final, never retried) instead of raising NoMockAddress, a ConnectionError that the
+    # transport would retry.
+    mocker.register_uri(requests_mock.ANY, requests_mock.ANY, status_code=418, json={"message": "no mock for this request"})
+
+    def send(adapter_self, request, **kwargs):
+        return mocker._adapter.send(request, **kwargs)
+
+    monkeypatch.setattr(HTTPAdapter, "send", send)
+    return mocker
+
+
+def by_path(api, path: str) -> list:
+    return [r for r in api.request_history if r.path == path]
+
+
+def statuses(output, stream: str) -> list:
+    return [s.name for s in output.get_stream_statuses(stream)]

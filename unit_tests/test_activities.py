@@ -1,0 +1,497 @@
+"""activities.py: date windows, both paging styles, exactly-once records, state in every format."""
+
+from datetime import datetime, timedelta, timezone
+from typing import Optional
+
+import pytest
+from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.test.entrypoint_wrapper import read
+from airbyte_cdk.test.models.scenario import ExpectedOutcome
+from airbyte_cdk.test.state_builder import StateBuilder
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from source_chartmogul import activities as a
+from source_chartmogul.activities import Activities, read_state
+from source_chartmogul.source import SourceChartmogul
+from unit_tests.conftest import BASE_URL, CONFIG, catalog, query, settings
+
+UTC = timezone.utc
+NOW = datetime(2024, 6, 15, 12, 30, 45, tzinfo=UTC)
+START = datetime(2023, 1, 1, tzinfo=UTC)  # CONFIG's start_date
+URL = BASE_URL + "/v1/activities"
+API_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def activity(n: int, date: datetime) -> dict:
+    """Shaped like the docs' example (chartmogul-api.md §6)."""
+    return {
+        "description": "purchased the Silver plan",
+        "activity-mrr-movement": 6000,
+        "activity-mrr": 6000,
+        "activity-arr": 72000,
+        "date": date.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+        "type": "new_biz",
+        "currency": "USD",
+        "subscription-external-id": f"sub_{n:04d}",
+        "subscription-set-external-id": None,
+        "plan-external-id": "silver",
+        "customer-name": "Myriapod Labs",
+        "customer-uuid": f"cus_{n:04d}",
+        "customer-external-id": f"cus_ext_{n:04d}",
+        "billing-connector-uuid": "ds_99076cb8-97a1-11eb-8798-a73b507e7929",
+        "uuid": f"act-{n:05d}",
+    }
+
+
+def api_time(value: str) -> datetime:
+    return datetime.strptime(value, API_FORMAT).replace(tzinfo=UTC)
+
+
+class FakeActivities:
+    """GET /v1/activities: the activities with start-date <= date <= end-date (both ends inclusive,
+    the worst case for duplicates), oldest first unless told otherwise, `page_size` a page.
+
+    paging="cursor": an opaque cursor in every answer, even the last (§4.2).
+    paging="start_after": no cursor in the answer; the client pages with start-after=<last uuid> (§4.4).
+    """
+
+    def __init__(self, activities, page_size=3, paging="cursor", ignore_end=False, newest_first=False, cursor_key=True):
+        self.activities = sorted(activities, key=lambda r: r["date"])
+        self.page_size = page_size
+        self.paging = paging
+        self.ignore_end = ignore_end
+        self.newest_first = newest_first
+        self.cursor_key = cursor_key
+
+    def __call__(self, request, context):
+        q = query(request)
+        start, end = api_time(q["start-date"]), api_time(q["end-date"])
+        rows = [r for r in self.activities if start <= a.parse_datetime(r["date"]) and (self.ignore_end or a.parse_datetime(r["date"]) <= end)]
+        if self.newest_first:
+            rows.reverse()
+        after = None
+        if "cursor" in q:
+            assert self.paging == "cursor", "a cursor was sent to an API that gave none"
+            after = q["cursor"].removeprefix("opaque-")
+        elif "start-after" in q:
+            after = q["start-after"]
+        if after is not None:
+            rows = rows[[r["uuid"] for r in rows].index(after) + 1:]
+        entries, rest = rows[: self.page_size], rows[self.page_size:]
+        body = {"entries": entries, "has_more": bool(rest), "per_page": self.page_size}
+        if self.paging == "cursor":
+            body["cursor"] = f"opaque-{entries[-1]['uuid']}" if entries else "opaque-end"
+        elif self.cursor_key:
+            body["cursor"] = None
+        return body
+
+
+def serve(api, activities=(), **kwargs) -> FakeActivities:
+    fake = FakeActivities(list(activities), **kwargs)
+    api.get(URL, json=fake)
+    return fake
+
+
+def stream(now=NOW, **overrides) -> Activities:
+    return Activities(settings(**overrides), now=now)
+
+
+def read_all(s: Activities, sync_mode=SyncMode.full_refresh) -> list:
+    return list(s.read_records(sync_mode))
+
+
+def first_pages(api) -> list:
+    return [r for r in api.request_history if "cursor" not in query(r) and "start-after" not in query(r)]
+
+
+def windows_asked(api) -> list[tuple[datetime, datetime]]:
+    """(start-date, end-date) of every window's first request, oldest first."""
+    return sorted((api_time(query(r)["start-date"]), api_time(query(r)["end-date"])) for r in first_pages(api))
+
+
+def boundaries(api) -> list[datetime]:
+    """Where each window starts: a second after the start-date it asks for."""
+    return [start + timedelta(seconds=1) for start, _ in windows_asked(api)]
+
+
+# --- windows ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "start,end",
+    [
+        (START, NOW),
+        (NOW - timedelta(hours=5), NOW),
+        (NOW - timedelta(days=3, seconds=7), NOW),
+        (datetime(2015, 1, 1, tzinfo=UTC), NOW),
+    ],
+)
+def test_windows_cover_the_range_without_gaps_or_overlaps(start, end):
+    windows = list(a._windows(start, end))
+
+    assert windows[0]["start"] == start
+    assert windows[-1]["end"] == end
+    for before, after in zip(windows, windows[1:]):
+        assert before["end"] == after["start"]
+    assert all(w["start"] < w["end"] for w in windows)
+
+
+def test_no_window_when_there_is_nothing_to_read():
+    assert list(a._windows(NOW, NOW)) == []
+    assert list(a._windows(NOW + timedelta(days=1), NOW)) == []
+
+
+def test_requests_cover_start_to_now_with_one_second_early_starts(api):
+    serve(api)
+
+    read_all(stream())
+
+    asked = windows_asked(api)
+    assert len(asked) >= 1
+    for request in first_pages(api):
+        q = query(request)
+        assert q["per_page"] == "200"
+        assert q["start-date"] == api_time(q["start-date"]).strftime(API_FORMAT)  # YYYY-MM-DDTHH:MM:SSZ
+        assert q["end-date"] == api_time(q["end-date"]).strftime(API_FORMAT)
+    starts = boundaries(api)
+    assert asked[0][0] == START - timedelta(seconds=1)
+    assert len(set(starts)) == len(starts)
+    for (_, end), next_start in zip(asked, starts[1:] + [NOW.replace(microsecond=0)]):
+        assert next_start <= end <= next_start + timedelta(seconds=1)  # no gap; at most the one-second margin
+
+
+def test_windows_are_read_in_parallel_but_emitted_oldest_first(api):
+    serve(api)
+    read_all(stream())
+    days = (NOW - START).days
+    served = [activity(i, START + timedelta(days=i, hours=1)) for i in range(0, days, 7)]
+    api.reset_mock()
+    serve(api, served, page_size=2)
+
+    records = read_all(stream())
+
+    assert records == served
+    assert len(first_pages(api)) > 1
+
+
+# --- paging -------------------------------------------------------------------------------------
+
+
+def seven_in_one_window(api) -> list:
+    """Seven activities a minute apart, an hour into the first window, whatever the window size."""
+    serve(api)
+    read_all(stream())
+    first_end = (boundaries(api)[1:] or [NOW])[0]
+    api.reset_mock()
+    assert START + timedelta(hours=2) < first_end
+    return [activity(i, START + timedelta(hours=1, minutes=i)) for i in range(7)]
+
+
+def test_pages_by_cursor_when_the_answer_has_one_and_stops_on_has_more_false(api):
+    served = seven_in_one_window(api)
+    serve(api, served, page_size=3, paging="cursor")
+
+    assert read_all(stream()) == served
+
+    pages = [query(r) for r in api.request_history if r.path == "/v1/activities" and ("cursor" in query(r) or "start-after" in query(r))]
+    assert [p.get("cursor") for p in pages] == ["opaque-act-00002", "opaque-act-00005"]
+    assert all("start-after" not in p for p in pages)
+    first = [query(r) for r in first_pages(api)][0]
+    for p in pages:  # the window stays the same while paging
+        assert (p["start-date"], p["end-date"], p["per_page"]) == (first["start-date"], first["end-date"], "200")
+
+
+@pytest.mark.parametrize("cursor_key", [True, False], ids=["cursor_null", "no_cursor_key"])
+def test_pages_by_start_after_when_the_answer_has_no_cursor(api, cursor_key):
+    served = seven_in_one_window(api)
+    serve(api, served, page_size=3, paging="start_after", cursor_key=cursor_key)
+
+    assert read_all(stream()) == served
+
+    pages = [query(r) for r in api.request_history if "start-after" in query(r)]
+    assert [p["start-after"] for p in pages] == ["act-00002", "act-00005"]
+    assert all("cursor" not in p for p in pages)
+
+
+def test_stops_on_has_more_false_even_with_a_cursor(api):
+    served = seven_in_one_window(api)
+    fake = serve(api, served, page_size=10, paging="cursor")
+
+    records = read_all(stream())
+
+    assert records == served
+    assert fake.paging == "cursor"
+    assert not any("cursor" in query(r) for r in api.request_history)  # one page per window, the last had a cursor
+
+
+# --- exactly once, never past now -----------------------------------------------------------------
+
+
+def test_a_record_on_a_window_boundary_is_emitted_once(api):
+    serve(api)
+    read_all(stream())
+    inner = boundaries(api)[1:]
+    assert inner, "expected more than one window from 2023-01-01 to 2024-06-15"
+    served = [activity(i, boundary) for i, boundary in enumerate(inner)]
+    served += [activity(1000 + i, boundary - timedelta(seconds=1)) for i, boundary in enumerate(inner)]
+    api.reset_mock()
+    serve(api, served, page_size=50)
+
+    records = read_all(stream())
+
+    assert sorted(r["uuid"] for r in records) == sorted(r["uuid"] for r in served)
+    assert len(records) == len(served)
+
+
+def test_records_before_start_date_or_at_now_and_later_are_not_emitted(api):
+    inside = [activity(1, START), activity(2, NOW - timedelta(seconds=1))]
+    outside = [activity(3, START - timedelta(seconds=1)), activity(4, NOW.replace(microsecond=0)),
+               activity(5, NOW + timedelta(seconds=1)), activity(6, datetime(2099, 1, 1, tzinfo=UTC))]
+    serve(api, inside + outside, ignore_end=True, page_size=50)
+
+    records = read_all(stream())
+
+    assert [r["uuid"] for r in records] == ["act-00001", "act-00002"]
+
+
+def test_records_pass_through_untouched(api):
+    record = activity(7, NOW - timedelta(days=2))
+    serve(api, [record])
+
+    assert read_all(stream()) == [record]
+    assert read_all(stream())[0]["subscription-set-external-id"] is None
+
+
+# --- state ---------------------------------------------------------------------------------------
+
+STATE_TIME = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"date": "2024-01-02T03:04:05Z"},
+        {"date": "2024-01-02T03:04:05+00:00"},
+        {"date": "2024-01-02T03:04:05.000Z"},
+        {"date": "2024-01-02T05:04:05+02:00"},
+        {"date": 1704164645000},
+        {"date": 1704164645},
+        {"state_type": "date-range", "slices": [{"start": "2023-01-01T00:00:00.000Z", "end": "2024-01-02T03:04:05.000Z"}]},
+        {
+            "state_type": "date-range",
+            "slices": [
+                {"start": "2023-01-01T00:00:00.000Z", "end": "2024-01-02T03:04:05.000Z", "most_recent_cursor_value": "2024-01-02T03:04:05.000Z"}
+            ],
+        },
+    ],
+    ids=["z", "offset", "millis_z", "other_offset", "epoch_ms", "epoch_s", "date_range", "date_range_most_recent"],
+)
+def test_read_state_understands_every_format(state):
+    assert read_state(state) == STATE_TIME
+
+
+@pytest.mark.parametrize("state", [None, {}])
+def test_no_state_is_no_cursor(state):
+    assert read_state(state) is None
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"date": "garbage"},
+        {"date": ""},
+        {"date": None},
+        {"date": True},
+        {"date": {"nested": 1}},
+        {"foo": 1},
+        [{"date": "2024-01-02T03:04:05Z"}],
+        "2024-01-02T03:04:05Z",
+        {"state_type": "date-range", "slices": "2024-01-02"},
+        {"state_type": "date-range", "slices": [{"start": "2023-01-01T00:00:00Z"}]},
+        {"state_type": "date-range", "slices": [{"end": "garbage"}]},
+        {"state_type": "date-range", "slices": ["2024-01-02T03:04:05Z"]},
+    ],
+)
+def test_malformed_state_is_a_config_error(state):
+    with pytest.raises(AirbyteTracedException) as caught:
+        read_state(state)
+
+    assert caught.value.failure_type == FailureType.config_error
+    assert "activities" in caught.value.message
+    assert "Reset" in caught.value.message
+
+
+def test_date_range_state_with_a_gap_resumes_before_the_gap():
+    """The CDK's own reading (AbstractStreamStateConverter._get_latest_complete_time): only the
+    first contiguous interval counts as read; a later slice past a gap does not."""
+    state = {
+        "state_type": "date-range",
+        "slices": [
+            {"start": "2023-01-01T00:00:00.000Z", "end": "2023-02-01T00:00:00.000Z"},
+            {"start": "2023-06-01T00:00:00.000Z", "end": "2023-07-01T00:00:00.000Z"},
+        ],
+    }
+    assert read_state(state) <= datetime(2023, 2, 1, tzinfo=UTC)
+
+
+def test_state_setter_and_getter_round_trip():
+    s = stream()
+    s.state = {"date": "2024-01-02T03:04:05.000Z"}
+    assert read_state(s.state) == STATE_TIME
+    s.state = {}
+    assert s.state == {}
+
+
+def test_incremental_read_starts_lookback_days_before_the_state(api):
+    serve(api)
+    s = stream(lookback_window_days=3)
+    s.state = {"date": "2024-06-10T06:00:00Z"}
+
+    read_all(s, SyncMode.incremental)
+
+    assert windows_asked(api)[0][0] == datetime(2024, 6, 7, 5, 59, 59, tzinfo=UTC)
+
+
+def test_incremental_read_with_zero_lookback_starts_at_the_state(api):
+    serve(api)
+    s = stream(lookback_window_days=0)
+    s.state = {"date": "2024-06-10T06:00:00Z"}
+
+    read_all(s, SyncMode.incremental)
+
+    assert windows_asked(api)[0][0] == datetime(2024, 6, 10, 5, 59, 59, tzinfo=UTC)
+
+
+def test_incremental_read_never_starts_before_start_date(api):
+    serve(api)
+    s = stream(lookback_window_days=30)
+    s.state = {"date": "2023-01-05T00:00:00Z"}
+
+    read_all(s, SyncMode.incremental)
+
+    assert windows_asked(api)[0][0] == START - timedelta(seconds=1)
+
+
+def test_full_refresh_ignores_state(api):
+    serve(api)
+    s = stream()
+    s.state = {"date": "2024-06-10T06:00:00Z"}
+
+    read_all(s, SyncMode.full_refresh)
+
+    assert windows_asked(api)[0][0] == START - timedelta(seconds=1)
+
+
+def test_final_state_is_now_even_when_records_are_dated_later(api):
+    serve(api, [activity(1, NOW - timedelta(days=1)), activity(2, datetime(2099, 1, 1, tzinfo=UTC))], ignore_end=True)
+    s = stream()
+
+    records = read_all(s, SyncMode.incremental)
+
+    assert [r["uuid"] for r in records] == ["act-00001"]
+    assert read_state(s.state) == NOW.replace(microsecond=0)
+
+
+def test_a_state_in_the_future_is_not_kept_past_now(api):
+    """ChartMogul dates some activities in the future (the module's docstring); a state taken
+    from such a record, e.g. by the published 1.x connector, must not freeze the stream."""
+    serve(api, [activity(1, NOW - timedelta(hours=1))])
+    s = stream(lookback_window_days=3)
+    s.state = {"date": (NOW + timedelta(days=10)).isoformat()}
+
+    records = read_all(s, SyncMode.incremental)
+
+    assert read_state(s.state) <= NOW
+    assert [r["uuid"] for r in records] == ["act-00001"]
+
+
+# --- through the CLI: state messages ---------------------------------------------------------------
+
+
+def _state_value(message) -> Optional[datetime]:
+    return read_state(message.state.stream.stream_state.__dict__)
+
+
+def test_cli_incremental_read_checkpoints_at_least_every_200_records_and_never_ahead(api):
+    now = datetime.now(UTC)
+    span = (now - START).total_seconds()
+    served = [activity(i, START + timedelta(seconds=span * (i + 0.5) / 450)) for i in range(450)]
+    serve(api, served, page_size=200)
+
+    output = read(SourceChartmogul(), CONFIG, catalog("activities", sync_mode=SyncMode.incremental))
+
+    assert output.errors == []
+    messages = [m for m in output.records_and_state_messages]
+    assert [m.record.data["uuid"] for m in messages if m.record] == [r["uuid"] for r in served]
+    since_state, emitted = 0, []
+    states = []
+    for message in messages:
+        if message.record:
+            since_state += 1
+            emitted.append(message.record.data)
+            assert since_state <= 200
+        else:
+            since_state = 0
+            value = _state_value(message)
+            states.append(value)
+            # A checkpoint says "every activity before this was read": it must be true.
+            assert all(r["uuid"] in {e["uuid"] for e in emitted} for r in served if a.parse_datetime(r["date"]) < value)
+    assert len(states) >= 3
+    assert states == sorted(states)
+    assert states[-1] <= datetime.now(UTC)
+    assert states[-1] >= now.replace(microsecond=0) - timedelta(seconds=1)
+
+
+def test_cli_checkpoint_is_never_ahead_when_a_window_comes_newest_first(api):
+    """The API's default order is unconfirmed (chartmogul-api.md §6) and the connector does not ask
+    for one: the state must stay true whatever the order."""
+    now = datetime.now(UTC)
+    served = [activity(i, now - timedelta(hours=3) + timedelta(seconds=i)) for i in range(300)]
+    serve(api, served, page_size=200, newest_first=True)
+    config = {**CONFIG, "start_date": (now - timedelta(hours=6)).strftime(API_FORMAT)}
+
+    output = read(SourceChartmogul(), config, catalog("activities", sync_mode=SyncMode.incremental))
+
+    emitted = set()
+    for message in output.records_and_state_messages:
+        if message.record:
+            emitted.add(message.record.data["uuid"])
+            continue
+        value = _state_value(message)
+        missing = [r["uuid"] for r in served if a.parse_datetime(r["date"]) < value and r["uuid"] not in emitted]
+        assert missing == [], f"state {value} claims {len(missing)} activities not yet emitted"
+
+
+def test_cli_incremental_read_with_state_starts_at_state_minus_lookback(api):
+    serve(api)
+    state = StateBuilder().with_stream_state("activities", {"date": "2024-03-10T00:00:00Z"}).build()
+
+    output = read(SourceChartmogul(), {**CONFIG, "lookback_window_days": 2},
+                  catalog("activities", sync_mode=SyncMode.incremental), state)
+
+    assert output.errors == []
+    assert windows_asked(api)[0][0] == datetime(2024, 3, 7, 23, 59, 59, tzinfo=UTC)
+    assert output.state_messages, "no final state"
+
+
+def test_cli_full_refresh_of_activities_ignores_state(api):
+    serve(api)
+    state = StateBuilder().with_stream_state("activities", {"date": "2024-03-10T00:00:00Z"}).build()
+
+    read(SourceChartmogul(), CONFIG, catalog("activities"), state)
+
+    assert windows_asked(api)[0][0] == START - timedelta(seconds=1)
+
+
+def test_cli_read_with_malformed_state_fails_with_config_error_and_no_request(api):
+    serve(api)
+    state = StateBuilder().with_stream_state("activities", {"date": "garbage"}).build()
+
+    output = read(SourceChartmogul(), CONFIG, catalog("activities", sync_mode=SyncMode.incremental), state,
+                  expected_outcome=ExpectedOutcome.EXPECT_EXCEPTION)
+
+    errors = [m.trace.error for m in output.errors]
+    assert errors and all(e.failure_type == FailureType.config_error for e in errors)
+    assert any("activities" in e.message and "garbage" in e.message for e in errors)
+    assert api.request_history == []
+    assert "INCOMPLETE" in [s.name for s in output.get_stream_statuses("activities")]

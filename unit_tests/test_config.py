@@ -1,0 +1,209 @@
+"""config.py: every field checked before any request, each mistake a config_error naming the field and the fix."""
+
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from airbyte_cdk.models import FailureType, Status, Type
+from airbyte_cdk.test import entrypoint_wrapper
+from airbyte_cdk.test.entrypoint_wrapper import _run_command, discover, make_file, read
+from airbyte_cdk.test.models.scenario import ExpectedOutcome
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from source_chartmogul.config import DEFAULT_BASE_URL, Settings, parse_config
+from source_chartmogul.run import Entrypoint
+from source_chartmogul.source import SourceChartmogul
+from unit_tests.conftest import API_KEY, BASE_URL, CONFIG, catalog
+
+NOW = datetime(2024, 6, 15, 12, 0, 0, tzinfo=timezone.utc)
+FORMAT_HINT = "YYYY-MM-DDTHH:MM:SSZ"
+EXAMPLE = "2017-01-25T00:00:00Z"
+MISSING = object()
+
+# The CDK's `check` validates the config against spec.yaml before the source sees it, whatever
+# `check_config_against_spec` says, with jsonschema messages ("'yesterday' does not match
+# '^[0-9]{4}-...'"). run.Entrypoint, which the console script, main.py and the image run,
+# replaces that check with the connector's: the tests below go through it.
+
+
+def with_field(field, value):
+    config = dict(CONFIG)
+    if value is MISSING:
+        config.pop(field, None)
+    else:
+        config[field] = value
+    return config
+
+
+# (id, field, value, words the message must contain besides the field name, spec rejects it first)
+BAD_CONFIGS = [
+    ("start_date_impossible_date", "start_date", "2017-13-45T00:00:00Z", ["not a real date-time", EXAMPLE], False),
+    ("start_date_free_text", "start_date", "last tuesday", [FORMAT_HINT, EXAMPLE], True),
+    ("start_date_without_time", "start_date", "2017-01-25", [FORMAT_HINT, EXAMPLE], True),
+    ("start_date_with_offset", "start_date", "2017-01-25T00:00:00+02:00", [FORMAT_HINT, EXAMPLE], True),
+    ("start_date_in_future", "start_date", "2999-01-01T00:00:00Z", ["future", "in the past"], False),
+    ("start_date_missing", "start_date", MISSING, ["missing", FORMAT_HINT, EXAMPLE], True),
+    ("start_date_empty", "start_date", "", ["missing", FORMAT_HINT], True),
+    ("start_date_not_a_string", "start_date", 20170125, ["missing", FORMAT_HINT], True),
+    ("interval_unknown", "interval", "year", ["day, week, month, quarter"], True),
+    ("interval_wrong_case", "interval", "Month", ["day, week, month, quarter"], True),
+    ("api_key_empty", "api_key", "", ["missing or empty", "API keys", "read-only key is enough"], False),
+    ("api_key_missing", "api_key", MISSING, ["missing or empty", "API keys"], True),
+    ("api_key_only_spaces", "api_key", "   ", ["missing or empty"], False),
+    ("api_key_padded", "api_key", f" {API_KEY}\n", ["spaces or line breaks", "Paste the key alone"], False),
+    ("lookback_negative", "lookback_window_days", -1, ["0 to 365"], True),
+    ("lookback_too_big", "lookback_window_days", 366, ["0 to 365"], True),
+    ("lookback_bool", "lookback_window_days", True, ["0 to 365"], True),
+    ("lookback_str", "lookback_window_days", "3", ["0 to 365"], True),
+    ("lookback_float", "lookback_window_days", 2.5, ["0 to 365"], True),
+]
+BAD_IDS = [case[0] for case in BAD_CONFIGS]
+
+
+def expected_error(config) -> AirbyteTracedException:
+    with pytest.raises(AirbyteTracedException) as caught:
+        parse_config(config)
+    return caught.value
+
+
+@pytest.mark.parametrize("case_id,field,value,words,_spec", BAD_CONFIGS, ids=BAD_IDS)
+def test_bad_field_is_a_config_error_naming_field_and_fix(case_id, field, value, words, _spec):
+    error = expected_error(with_field(field, value))
+
+    assert error.failure_type == FailureType.config_error
+    assert f"'{field}'" in error.message
+    for word in words:
+        assert word in error.message, (word, error.message)
+
+
+def test_bad_api_key_message_never_quotes_the_key():
+    error = expected_error(with_field("api_key", f" {API_KEY}"))
+    assert API_KEY not in error.message
+
+
+def test_good_config_parses_to_settings():
+    settings = parse_config(CONFIG, now=NOW)
+
+    assert settings == Settings(
+        api_key=API_KEY,
+        start_date=datetime(2023, 1, 1, tzinfo=timezone.utc),
+        interval="month",
+        lookback_days=3,
+        base_url=BASE_URL,
+    )
+    assert settings.start_day.isoformat() == "2023-01-01"
+
+
+def test_defaults_for_optional_fields():
+    config = {"api_key": API_KEY, "start_date": "2020-02-29T23:59:59Z"}
+    settings = parse_config(config, now=NOW)
+
+    assert settings.interval == "month"
+    assert settings.lookback_days == 3
+    assert settings.start_date == datetime(2020, 2, 29, 23, 59, 59, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("interval", ["day", "week", "month", "quarter"])
+def test_every_interval_is_accepted(interval):
+    assert parse_config(with_field("interval", interval), now=NOW).interval == interval
+
+
+@pytest.mark.parametrize("days", [0, 365])
+def test_lookback_bounds_are_accepted(days):
+    assert parse_config(with_field("lookback_window_days", days), now=NOW).lookback_days == days
+
+
+def test_start_date_equal_to_now_is_accepted_one_second_later_is_not():
+    assert parse_config(with_field("start_date", "2024-06-15T12:00:00Z"), now=NOW).start_date == NOW
+    with pytest.raises(AirbyteTracedException, match="future"):
+        parse_config(with_field("start_date", "2024-06-15T12:00:01Z"), now=NOW)
+
+
+def test_base_url_comes_from_the_environment_without_trailing_slash(monkeypatch):
+    monkeypatch.setenv("CHARTMOGUL_BASE_URL", "http://localhost:8080/")
+    assert parse_config(CONFIG).base_url == "http://localhost:8080"
+    monkeypatch.delenv("CHARTMOGUL_BASE_URL")
+    assert parse_config(CONFIG).base_url == DEFAULT_BASE_URL == "https://api.chartmogul.com"
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "fast", "nan"])
+def test_a_bad_request_rate_in_the_environment_is_a_config_error(monkeypatch, value):
+    monkeypatch.setenv("CHARTMOGUL_REQUESTS_PER_SECOND", value)
+    with pytest.raises(AirbyteTracedException) as caught:
+        parse_config(CONFIG)
+    assert caught.value.failure_type == FailureType.config_error
+    assert "CHARTMOGUL_REQUESTS_PER_SECOND" in caught.value.message
+
+
+def test_the_request_rate_defaults_under_chartmogul_s_limit_and_can_be_raised_for_stand_ins(monkeypatch):
+    assert parse_config(CONFIG).requests_per_second < 40  # 40 requests/s per account (chartmogul-api.md §2.1)
+    monkeypatch.setenv("CHARTMOGUL_REQUESTS_PER_SECOND", "500")
+    assert parse_config(CONFIG).requests_per_second == 500.0
+
+
+def test_a_base_url_in_the_config_is_ignored():
+    """Whoever may type a config must not be able to send the key to another host."""
+    assert parse_config({**CONFIG, "base_url": "https://evil.example"}).base_url == BASE_URL
+
+
+# --- the same mistakes through the CLI ---------------------------------------------------------
+
+
+def run_check(config):
+    with tempfile.TemporaryDirectory() as tmp, mock.patch.object(entrypoint_wrapper, "AirbyteEntrypoint", Entrypoint):
+        path = make_file(Path(tmp) / "config.json", config)
+        return _run_command(SourceChartmogul(), ["check", "--config", path])
+
+
+def cli_cases():
+    for case_id, field, value, _words, _spec_preempts in BAD_CONFIGS:
+        yield pytest.param(field, value, id=case_id)
+
+
+@pytest.mark.parametrize("field,value", list(cli_cases()))
+def test_check_with_bad_config_fails_with_the_same_message_and_no_request(api, field, value):
+    config = with_field(field, value)
+    expected = expected_error(config).message
+
+    output = run_check(config)
+
+    statuses = [m.connectionStatus for m in output.connection_status_messages]
+    assert len(statuses) == 1
+    assert statuses[0].status == Status.FAILED
+    assert statuses[0].message == expected
+    assert api.request_history == []
+
+
+def _config_error_naming(output, field):
+    errors = [m.trace.error for m in output.errors]
+    assert errors, "no error trace"
+    assert all(error.failure_type == FailureType.config_error for error in errors)
+    assert any(f"'{field}'" in error.message for error in errors), [e.message for e in errors]
+
+
+@pytest.mark.parametrize("case_id,field,value,_words,_spec", BAD_CONFIGS, ids=BAD_IDS)
+def test_read_with_bad_config_fails_with_config_error_and_no_request(api, case_id, field, value, _words, _spec):
+    output = read(
+        SourceChartmogul(),
+        with_field(field, value),
+        catalog("customers", "account"),
+        expected_outcome=ExpectedOutcome.EXPECT_EXCEPTION,
+    )
+
+    _config_error_naming(output, field)
+    assert output.records == []
+    assert api.request_history == []
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [("start_date", "2017-13-45T00:00:00Z"), ("interval", "year"), ("api_key", ""), ("lookback_window_days", -1)],
+)
+def test_discover_with_bad_config_fails_with_config_error_and_no_request(api, field, value):
+    output = discover(SourceChartmogul(), with_field(field, value), expected_outcome=ExpectedOutcome.EXPECT_EXCEPTION)
+
+    _config_error_naming(output, field)
+    assert output.get_message_by_types([Type.CATALOG]) == []
+    assert api.request_history == []

@@ -1,0 +1,163 @@
+"""parallel.py: partitions read at once, records out in partition order, failures and early stops."""
+
+import random
+import threading
+import time
+
+import pytest
+
+from source_chartmogul.parallel import BATCH, ordered
+
+
+def wait_for_threads(baseline: int, timeout: float = 3.0) -> int:
+    deadline = time.monotonic() + timeout
+    while threading.active_count() > baseline and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return threading.active_count()
+
+
+def records_for(partition: int) -> list:
+    # Some partitions empty, some bigger than a batch, so that batching and back-pressure are used.
+    sizes = {0: 0, 3: BATCH * 2 + 7, 7: BATCH, 11: 1}
+    return [(partition, i) for i in range(sizes.get(partition, 5 + partition))]
+
+
+def test_every_record_of_every_partition_in_partition_order():
+    partitions = list(range(17))
+    rng = random.Random(4)
+    delays = {p: rng.uniform(0, 0.01) for p in partitions}
+
+    def read(partition):
+        for record in records_for(partition):
+            if record[1] % 50 == 0:
+                time.sleep(delays[partition])
+            yield record
+
+    result = list(ordered(partitions, read, workers=4))
+
+    assert result == [record for p in partitions for record in records_for(p)]
+
+
+def test_order_holds_when_later_partitions_finish_first():
+    def read(partition):
+        time.sleep(0.05 if partition == 0 else 0.0)
+        yield from [(partition, i) for i in range(3)]
+
+    assert list(ordered(range(10), read, workers=5)) == [(p, i) for p in range(10) for i in range(3)]
+
+
+def test_no_partitions_gives_nothing():
+    assert list(ordered([], lambda p: [p], workers=3)) == []
+
+
+def test_partitions_are_read_at_once_up_to_the_number_of_workers():
+    running = 0
+    highest = 0
+    lock = threading.Lock()
+
+    def read(partition):
+        nonlocal running, highest
+        with lock:
+            running += 1
+            highest = max(highest, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        yield partition
+
+    begin = time.monotonic()
+    result = list(ordered(range(12), read, workers=4))
+    elapsed = time.monotonic() - begin
+
+    assert result == list(range(12))
+    assert 2 <= highest <= 4
+    assert elapsed < 12 * 0.05  # faster than one at a time
+
+
+def test_partitions_are_taken_from_the_iterable_lazily():
+    taken = []
+
+    def partitions():
+        for p in range(100):
+            taken.append(p)
+            yield p
+
+    consumer = ordered(partitions(), lambda p: [p], workers=3)
+    assert next(consumer) == 0
+    assert len(taken) <= 4
+    consumer.close()
+
+
+def test_an_error_in_a_partition_reaches_the_consumer_after_the_partitions_before_it():
+    baseline = threading.active_count()
+
+    def read(partition):
+        if partition == 5:
+            yield (partition, 0)
+            raise ValueError("ChartMogul answered garbage for partition 5")
+        yield from [(partition, i) for i in range(3)]
+
+    received = []
+    with pytest.raises(ValueError, match="garbage for partition 5"):
+        for record in ordered(range(20), read, workers=3):
+            received.append(record)
+
+    assert received[: 5 * 3] == [(p, i) for p in range(5) for i in range(3)]
+    assert all(p <= 5 for p, _ in received)
+    assert wait_for_threads(baseline) <= baseline
+
+
+def test_an_error_in_the_first_partition_is_raised_even_if_later_ones_are_fine():
+    def read(partition):
+        if partition == 0:
+            time.sleep(0.05)
+            raise RuntimeError("first failed")
+        return [partition]
+
+    with pytest.raises(RuntimeError, match="first failed"):
+        list(ordered(range(6), read, workers=3))
+
+
+def test_closing_the_consumer_early_stops_every_worker():
+    baseline = threading.active_count()
+    produced = {}
+    lock = threading.Lock()
+
+    def endless(partition):
+        i = 0
+        while True:
+            with lock:
+                produced[partition] = produced.get(partition, 0) + 1
+            yield (partition, i)
+            i += 1
+
+    consumer = ordered(range(50), endless, workers=4, max_batches=2)
+    first = [next(consumer) for _ in range(10)]
+    assert first == [(0, i) for i in range(10)]
+    assert threading.active_count() > baseline  # workers are running
+
+    consumer.close()
+
+    assert wait_for_threads(baseline) <= baseline, [t.name for t in threading.enumerate()]
+    with lock:
+        total = sum(produced.values())
+    time.sleep(0.2)
+    with lock:
+        assert sum(produced.values()) == total  # nobody reads any more
+    # Memory stays bounded: a worker stops after max_batches batches plus the one it is filling.
+    assert all(count <= BATCH * 4 for count in produced.values()), produced
+
+
+def test_stopping_after_an_error_in_the_consumer_stops_every_worker():
+    baseline = threading.active_count()
+
+    def endless(partition):
+        while True:
+            yield partition
+            time.sleep(0.0001)
+
+    with pytest.raises(KeyError):
+        for record in ordered(range(10), endless, workers=4):
+            raise KeyError("the consumer failed")
+
+    assert wait_for_threads(baseline) <= baseline

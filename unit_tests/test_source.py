@@ -1,0 +1,294 @@
+"""source.py, sync.py and run.py: check, read several streams at once, failures, secrets."""
+
+import base64
+import io
+import logging
+import tempfile
+from pathlib import Path
+
+import orjson
+import pytest
+import requests
+import requests_mock
+from airbyte_cdk.logger import AirbyteLogFormatter
+from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer, FailureType, Status
+from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, _run_command, make_file
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from source_chartmogul import source as source_module
+from source_chartmogul import run as run_module
+from source_chartmogul.config import parse_config
+from source_chartmogul.source import SourceChartmogul
+from unit_tests.conftest import (
+    API_KEY,
+    BASE_URL,
+    CONFIG,
+    all_text,
+    basic_auth,
+    by_path,
+    catalog,
+    page,
+    records_of,
+    statuses,
+)
+
+REAL_CHECK_RETRIES = source_module.CHECK_RETRIES  # read before conftest speeds it up
+UNAUTHORIZED = {"code": 401, "message": "No valid API key provided", "param": None}
+PING = BASE_URL + "/v1/ping"
+
+
+def files(tmp: str, config=CONFIG, configured_catalog=None) -> list[str]:
+    args = ["--config", make_file(Path(tmp) / "config.json", config)]
+    if configured_catalog is not None:
+        catalog_json = orjson.dumps(ConfiguredAirbyteCatalogSerializer.dump(configured_catalog)).decode()
+        args += ["--catalog", make_file(Path(tmp) / "catalog.json", catalog_json)]
+    return args
+
+
+def run_check(config=CONFIG) -> EntrypointOutput:
+    with tempfile.TemporaryDirectory() as tmp:
+        return _run_command(SourceChartmogul(), ["check", *files(tmp, config)])
+
+
+def run_read(configured_catalog, config=CONFIG, debug=False) -> EntrypointOutput:
+    with tempfile.TemporaryDirectory() as tmp:
+        args = ["read", *files(tmp, config, configured_catalog)] + (["--debug"] if debug else [])
+        return _run_command(SourceChartmogul(), args)
+
+
+def connection_status(output):
+    found = [m.connectionStatus for m in output.connection_status_messages]
+    assert len(found) == 1, found
+    return found[0]
+
+
+# --- check ---------------------------------------------------------------------------------------
+
+
+def test_check_succeeds_on_ping(api):
+    api.get(PING, json={"data": "pong!"})
+
+    output = run_check()
+
+    assert connection_status(output).status == Status.SUCCEEDED
+    assert output.errors == []
+    assert api.call_count == 1
+    assert api.request_history[0].headers["Authorization"] == basic_auth()
+
+
+def test_check_fails_on_401_with_a_message_about_the_key(api):
+    api.get(PING, status_code=401, json=UNAUTHORIZED)
+
+    output = run_check()
+
+    status = connection_status(output)
+    assert status.status == Status.FAILED
+    assert "rejected the API key" in status.message
+    assert "'api_key'" in status.message
+    assert "No valid API key provided" in status.message
+    assert output.errors == []
+    assert api.call_count == 1
+
+
+def test_check_fails_on_403_with_a_message_about_access(api):
+    api.get(PING, status_code=403, json={"code": 403, "message": "A trial account has expired.", "param": None})
+
+    status = connection_status(run_check())
+
+    assert status.status == Status.FAILED
+    assert "A trial account has expired." in status.message
+
+
+@pytest.mark.parametrize(
+    "error",
+    [requests.exceptions.ConnectionError("Connection refused"), requests.exceptions.ConnectTimeout("connect timed out")],
+    ids=["refused", "timeout"],
+)
+def test_check_fails_with_the_reason_when_the_api_is_unreachable(api, error):
+    api.get(PING, exc=error)
+
+    output = run_check()
+
+    status = connection_status(output)
+    assert status.status == Status.FAILED
+    assert "GET /v1/ping" in status.message
+    assert str(error) in status.message
+    assert output.errors == []
+    assert api.call_count == REAL_CHECK_RETRIES.max_attempts
+
+
+def test_check_fails_with_the_reason_after_server_errors(api):
+    api.get(PING, status_code=503, text="503 Service Unavailable")
+
+    status = connection_status(run_check())
+
+    assert status.status == Status.FAILED
+    assert "HTTP 503" in status.message and "GET /v1/ping" in status.message
+    assert f"{REAL_CHECK_RETRIES.max_attempts} attempts" in status.message
+
+
+def test_check_answers_in_seconds_not_minutes():
+    policy = REAL_CHECK_RETRIES
+    assert policy.max_attempts <= 3
+    assert policy.max_total <= 30
+
+
+# --- read ----------------------------------------------------------------------------------------
+
+
+def test_read_of_several_streams_completes_each(api):
+    customers = [{"id": 1, "uuid": "cus_1", "owner": "x"}, {"id": 2, "uuid": "cus_2", "owner": "y"}]
+    api.get(BASE_URL + "/v1/customers", json=page(customers))
+    api.get(BASE_URL + "/v1/account", json={"name": "Example Test Company", "currency": "EUR"})
+    api.get(BASE_URL + "/v1/data_sources", json={"data_sources": [{"uuid": "ds_1", "name": "Stripe"}]})
+    api.get(BASE_URL + "/v1/metrics/customer-count", json={"entries": [{"date": "2023-07-31", "customers": 379}]})
+    api.get(BASE_URL + "/v1/plans", json=page([], envelope="plans"))
+    names = ["customers", "account", "data_sources", "customer_count", "plans"]
+
+    output = run_read(catalog(*names))
+
+    assert output.errors == []
+    assert records_of(output, "customers") == customers
+    assert records_of(output, "account") == [{"name": "Example Test Company", "currency": "EUR"}]
+    assert records_of(output, "data_sources") == [{"uuid": "ds_1", "name": "Stripe"}]
+    assert records_of(output, "customer_count") == [{"date": "2023-07-31", "customers": 379}]
+    assert records_of(output, "plans") == []
+    for name in names:
+        assert statuses(output, name)[0] == "STARTED" and statuses(output, name)[-1] == "COMPLETE", name
+
+
+def test_read_with_401_everywhere_gives_one_config_error_and_stops(api):
+    api.get(requests_mock.ANY, status_code=401, json=UNAUTHORIZED)
+    names = ["customers", "plans", "account"]
+
+    output = run_read(catalog(*names))
+
+    errors = [m.trace.error for m in output.errors]
+    per_stream = [e for e in errors if e.stream_descriptor is not None]
+    summaries = [e for e in errors if e.stream_descriptor is None]
+    assert len(per_stream) == 1, [e.message for e in errors]
+    assert per_stream[0].failure_type == FailureType.config_error
+    assert per_stream[0].stream_descriptor.name in names
+    assert "rejected the API key" in per_stream[0].message
+    assert len(summaries) <= 1
+    assert all(e.failure_type == FailureType.config_error for e in summaries)
+    for name in names:
+        assert "INCOMPLETE" in statuses(output, name), name
+        assert "COMPLETE" not in statuses(output, name), name
+    assert output.records == []
+    assert api.call_count <= len(names)  # a 401 is not retried
+
+
+def test_read_with_401_raises_a_config_error_so_the_run_fails(api):
+    api.get(requests_mock.ANY, status_code=401, json=UNAUTHORIZED)
+    source = SourceChartmogul()
+
+    with pytest.raises(AirbyteTracedException) as caught:
+        list(source.read(logging.getLogger("airbyte"), CONFIG, catalog("customers", "plans", "account"), None))
+
+    assert caught.value.failure_type == FailureType.config_error
+    assert "rejected the API key" in caught.value.message
+
+
+def test_a_transient_failure_of_one_stream_does_not_stop_the_others(api):
+    api.get(BASE_URL + "/v1/customers", status_code=502, text="502 Bad Gateway")
+    api.get(BASE_URL + "/v1/account", json={"name": "Example Test Company"})
+    api.get(BASE_URL + "/v1/plans", json=page([{"uuid": "pl_1"}], envelope="plans"))
+
+    output = run_read(catalog("customers", "account", "plans"))
+
+    assert statuses(output, "customers")[-1] == "INCOMPLETE"
+    assert statuses(output, "account")[-1] == "COMPLETE"
+    assert statuses(output, "plans")[-1] == "COMPLETE"
+    assert records_of(output, "plans") == [{"uuid": "pl_1"}]
+    per_stream = [m.trace.error for m in output.errors if m.trace.error.stream_descriptor is not None]
+    assert len(per_stream) == 1
+    assert per_stream[0].failure_type == FailureType.transient_error
+    assert "GET /v1/customers?per_page=200" in per_stream[0].message
+    assert "HTTP 502" in per_stream[0].message
+    assert len(by_path(api, "/v1/customers")) > 1  # retried before giving up
+
+
+def test_a_stream_missing_from_the_connector_is_a_config_error(api):
+    api.get(BASE_URL + "/v1/account", json={"name": "Example Test Company"})
+
+    output = run_read(catalog("account", "no_such_stream"))
+
+    errors = [m.trace.error for m in output.errors if m.trace.error.stream_descriptor is not None]
+    assert [e.stream_descriptor.name for e in errors] == ["no_such_stream"]
+    assert errors[0].failure_type == FailureType.config_error
+    assert "Refresh the source schema" in errors[0].message
+
+
+def test_debug_read_never_shows_the_key_or_its_basic_auth_form(api, capfd):
+    api.get(BASE_URL + "/v1/customers", json=page([{"id": 1, "uuid": "cus_1"}]))
+    api.get(BASE_URL + "/v1/account", status_code=401, json=UNAUTHORIZED)
+    api.get(BASE_URL + "/v1/plans", status_code=500, text="500 Internal Server Error")
+    forms = [
+        API_KEY,
+        base64.b64encode(f"{API_KEY}:".encode()).decode(),
+        base64.b64encode(f"{API_KEY}:{API_KEY}".encode()).decode(),
+    ]
+    # What the connector prints for debug logs: the CDK's formatter, which applies the secret filter.
+    debug_log = io.StringIO()
+    handler = logging.StreamHandler(debug_log)
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(AirbyteLogFormatter())
+    logging.getLogger().addHandler(handler)
+    try:
+        output = run_read(catalog("customers", "account", "plans"), debug=True)
+    finally:
+        logging.getLogger().removeHandler(handler)
+    captured = capfd.readouterr()
+
+    everything = "\n".join([all_text(output), debug_log.getvalue(), captured.out, captured.err])
+    assert "Making outbound API request" in debug_log.getvalue()  # the request headers were logged...
+    assert "'Authorization': 'Basic " in debug_log.getvalue()
+    for form in forms:
+        assert form not in everything  # ...but not the key, in any form
+    assert records_of(output, "customers") == [{"id": 1, "uuid": "cus_1"}]
+
+
+# --- the command line ------------------------------------------------------------------------------
+
+
+def run_cli(args, capsys) -> tuple[EntrypointOutput, int]:
+    code = 0
+    try:
+        run_module.run(args)
+    except SystemExit as exit_:
+        code = exit_.code
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    return EntrypointOutput(messages=lines), code
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [("start_date", "last tuesday"), ("start_date", "2017-01-25"), ("interval", "year"), ("lookback_window_days", -1),
+     ("api_key", " padded-key "), ("start_date", "2999-01-01T00:00:00Z")],
+)
+def test_cli_check_with_bad_config_gives_the_connector_s_message(api, capsys, field, value):
+    config = {**CONFIG, field: value}
+    with pytest.raises(AirbyteTracedException) as expected:
+        parse_config(config)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        output, code = run_cli(["check", *files(tmp, config)], capsys)
+
+    status = connection_status(output)
+    assert status.status == Status.FAILED
+    assert status.message == expected.value.message
+    assert code == 0
+    assert api.request_history == []
+
+
+def test_cli_read_failure_exits_1_with_an_error_trace(api, capsys):
+    api.get(requests_mock.ANY, status_code=401, json=UNAUTHORIZED)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        output, code = run_cli(["read", *files(tmp, CONFIG, catalog("customers", "account"))], capsys)
+
+    assert code == 1
+    errors = [m.trace.error for m in output.errors]
+    assert errors and all(e.failure_type == FailureType.config_error for e in errors)
+    assert all(e.stack_trace is None for e in errors)  # an explained error, not a Python crash

@@ -1,0 +1,427 @@
+"""base.py and streams.py: paging, envelopes, metrics queries, fan-out and the catalog."""
+
+import copy
+import json
+import logging
+import time
+from datetime import datetime, timezone
+from typing import Mapping
+
+import pytest
+from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.test.entrypoint_wrapper import discover, read
+from airbyte_cdk.test.state_builder import StateBuilder
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from source_chartmogul import streams as s
+from source_chartmogul.source import SourceChartmogul
+from unit_tests.conftest import BASE_URL, CONFIG, basic_auth, by_path, catalog, page, query, records_of, settings
+
+# Recorded by ChartMogul's Ruby client against the live API (chartmogul-api.md §5): nulls, nested
+# objects, hyphenated keys and non-ASCII text all have to come out exactly as served.
+CUSTOMER = json.loads(
+    r'''{"id":114167450,"uuid":"cus_23740208-2c7e-11ee-9ea2-ffd2435982bb","external_id":"cus_002","name":"John Smith","email":"john@example.com","status":"Active","customer-since":"2016-01-01T12:00:00+00:00","attributes":{"custom":{"Toggle":true},"clearbit":{},"stripe":{},"tags":["auto-churned-delinquent-subscription","merged-customer"]},"data_source_uuid":"ds_03cfd2c4-2c7e-11ee-ab23-cb0f008cff46","data_source_uuids":["ds_03cfd2c4-2c7e-11ee-ab23-cb0f008cff46","ds_03cfd2c4-2c7e-11ee-ab23-cb0f008cff46","ds_c0d412aa-5298-11ee-bb1f-332cea9687ed"],"external_ids":["cus_002","cus_009","test_cus_ext_id"],"company":"Initrode","country":"US","state":"CA","city":"Mountain View","zip":"12345","lead_created_at":"2015-11-01T00:00:00.000Z","free_trial_started_at":"2015-11-07T01:20:00.000Z","address":{"country":"United States","state":"California","city":"Mountain View","address_zip":"12345"},"mrr":8008,"arr":96096,"billing-system-url":null,"chartmogul-url":"https://app.chartmogul.com/#/customers/114167450-Initrode","billing-system-type":"Google Sheets","currency":"EUR","currency-sign":"€","owner":null}'''
+)
+INVOICE = json.loads(
+    r'''{"uuid":"inv_8ab74614-4e62-49f6-b4b3-f779109e50d0","external_id":"test_cus_inv_ext_id_1","date":"2016-01-01T12:00:00.000Z","due_date":"2016-01-07T12:00:00.000Z","currency":"USD","customer_uuid":"cus_23551596-2c7e-11ee-9ea1-2bfe193640c0","errors":{},"line_items":[{"subscription_uuid":"sub_0259d4d5-a63d-4a8c-b901-4f93f95b74b0","subscription_external_id":"test_cus_sub_ext_id","prorated":false,"proration_type":null,"service_period_start":"2016-01-01T12:00:00.000Z","service_period_end":"2016-02-01T12:00:00.000Z","uuid":"li_dacad109-fc67-47f9-8381-462e0fe27201","external_id":"test_cus_li_ext_id","type":"subscription","amount_in_cents":1000,"quantity":5,"discount_code":"DISCCODE","discount_amount_in_cents":1200,"tax_amount_in_cents":200,"transaction_fees_in_cents":0,"account_code":"","plan_uuid":"pl_de9e281e-76cb-11ee-b63f-b727630ce4d4","transaction_fees_currency":null,"discount_description":null,"event_order":null,"balance_transfer":null}],"transactions":[{"uuid":"tr_13920c67-3782-4d8c-b835-03deb3dd471c","external_id":"test_cus_tr_ext_id","type":"payment","date":"2016-01-01T12:00:00.000Z","result":"successful","amount_in_cents":null,"transaction_fees_in_cents":null,"transaction_fees_currency":null}]}'''
+)
+PLAN = json.loads(
+    r'''{"external_id":"test_cus_pl_ext_id","name":"Test Plan","interval_count":7,"uuid":"pl_de9e281e-76cb-11ee-b63f-b727630ce4d4","interval_unit":"day","data_source_uuid":"ds_03cfd2c4-2c7e-11ee-ab23-cb0f008cff46"}'''
+)
+PLAN_GROUP = json.loads(r'''{"name":"New Plan Group","uuid":"plg_5f1af63a-ec94-4688-9127-5eb816d05a8f","plans_count":1}''')
+SUBSCRIPTION = json.loads(
+    r'''{"id":2293710870,"external_id":"1","subscription_set_external_id":"1","quantity":1,"uuid":"147cba1a-1fd9-411b-bcb7-2ed467cebe24","mrr":756,"arr":9072,"status":"active","plan":"Gold annual","billing-cycle":"year","billing-cycle-count":1,"start-date":"2016-02-24T00:00:00+00:00","end-date":"2017-02-24T00:00:00+00:00","currency":"EUR","currency-sign":"€"}'''
+)
+COUNT_ENTRIES = [
+    {"date": "2023-07-31", "customers": 379, "percentage-change": 0.0},
+    {"date": "2023-08-31", "customers": 382, "percentage-change": 0.8},
+]
+ACCOUNT = {
+    "id": "acc_93b06efd-30f0-2153-890f-709a64cf8292",
+    "name": "ChartMogul",
+    "currency": "USD",
+    "time_zone": "Europe/Berlin",
+    "week_start_on": "monday",
+}
+DATA_SOURCE = {
+    "uuid": "ds_fef05d54-47b4-431b-aed2-eb6b9e545430",
+    "name": "In-house billing",
+    "system": "Custom",
+    "created_at": "2023-01-10T15:34:05.437Z",
+    "status": "idle",
+    "processing_status": None,
+}
+
+
+def variant(record: Mapping, n: int, key: str = "uuid") -> dict:
+    out = copy.deepcopy(dict(record))
+    value = out[key]
+    out[key] = value + n if isinstance(value, int) else f"{value}-{n}"
+    return out
+
+
+def stream_records(stream) -> list:
+    return [record for record in stream.read_only_records() if isinstance(record, Mapping)]
+
+
+def serve_pages(api, path: str, pages: list, envelope: str = "entries", last_cursor: str = "cursor-after-last", delay=0.0):
+    """A cursor-paged list as ChartMogul serves it (§4.2): the first page carries the deprecated
+    offset fields, the last page has has_more false and still a cursor, an unknown cursor is a 400."""
+    cursors = [f"cursor-{i}" for i in range(1, len(pages))] + [last_cursor]
+
+    def answer(request, context):
+        if delay:
+            time.sleep(delay)
+        cursor = query(request).get("cursor")
+        index = 0 if cursor is None else cursors.index(cursor) + 1 if cursor in cursors[:-1] else None
+        if index is None:
+            context.status_code = 400
+            return {"code": 400, "message": f"Invalid cursor {cursor}", "param": "cursor"}
+        body = page(pages[index], cursor=cursors[index], has_more=index < len(pages) - 1, envelope=envelope)
+        if index == 0:
+            body.update(current_page=1, total_pages=len(pages), per_page=200, page=1)
+        return body
+
+    api.get(BASE_URL + path, json=answer)
+
+
+CURSOR_STREAMS = [
+    (s.Customers, "/v1/customers", "entries", CUSTOMER, "id"),
+    (s.Invoices, "/v1/invoices", "invoices", INVOICE, "uuid"),
+    (s.Plans, "/v1/plans", "plans", PLAN, "uuid"),
+    (s.PlanGroups, "/v1/plan_groups", "plan_groups", PLAN_GROUP, "uuid"),
+    (s.SubscriptionEvents, "/v1/subscription_events", "subscription_events", {"id": 374279754, "event_type": "subscription_start"}, "id"),
+    (s.Contacts, "/v1/contacts", "entries", {"uuid": "con_1", "custom": {"Toggle": False}, "email": None}, "uuid"),
+    (s.CustomerNotes, "/v1/customer_notes", "entries", {"uuid": "note_1", "type": "call", "call_duration": 60}, "uuid"),
+    (s.Opportunities, "/v1/opportunities", "entries", {"uuid": "opp_1", "custom": {"from_campaign": True}}, "uuid"),
+    (s.Tasks, "/v1/tasks", "entries", {"task_uuid": "task_1", "completed_at": None}, "task_uuid"),
+]
+CURSOR_IDS = [case[1] for case in CURSOR_STREAMS]
+
+
+@pytest.mark.parametrize("stream_class,path,envelope,record,key", CURSOR_STREAMS, ids=CURSOR_IDS)
+def test_cursor_paging_reads_every_page_and_stops_on_has_more(api, stream_class, path, envelope, record, key):
+    pages = [[variant(record, 1, key), variant(record, 2, key)], [variant(record, 3, key)], [variant(record, 4, key)]]
+    serve_pages(api, path, pages, envelope=envelope)
+
+    records = stream_records(stream_class(settings()))
+
+    assert records == [r for p in pages for r in p]
+    sent = [query(r) for r in api.request_history]
+    assert sent == [
+        {"per_page": "200"},
+        {"per_page": "200", "cursor": "cursor-1"},
+        {"per_page": "200", "cursor": "cursor-2"},
+    ]
+    assert all(r.method == "GET" and r.path == path for r in api.request_history)
+
+
+@pytest.mark.parametrize("stream_class,path,envelope,record,key", CURSOR_STREAMS[:2], ids=CURSOR_IDS[:2])
+def test_records_pass_through_untouched(api, stream_class, path, envelope, record, key):
+    serve_pages(api, path, [[record]], envelope=envelope)
+
+    assert stream_records(stream_class(settings())) == [record]
+
+
+def test_empty_result_with_null_cursor_gives_no_records_and_one_request(api):
+    api.get(BASE_URL + "/v1/customers", json={"entries": [], "current_page": 1, "total_pages": 1, "has_more": False,
+                                               "per_page": 200, "page": 1, "cursor": None})
+
+    assert stream_records(s.Customers(settings())) == []
+    assert api.call_count == 1
+
+
+def test_has_more_without_cursor_is_a_clear_error_not_a_loop(api):
+    stuck = page([variant(CUSTOMER, 1, "id")], cursor=None, has_more=True)
+    api.get(BASE_URL + "/v1/customers", [{"json": stuck}, {"json": stuck}, {"json": page([], has_more=False)}])
+
+    with pytest.raises(AirbyteTracedException) as caught:
+        stream_records(s.Customers(settings()))
+
+    assert api.call_count == 1
+    assert "GET /v1/customers?per_page=200" in caught.value.message
+    assert "has_more" in caught.value.message and "cursor" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "stream_class,path,body,envelope",
+    [
+        (s.Customers, "/v1/customers", {"data": [], "has_more": False}, "entries"),
+        (s.Invoices, "/v1/invoices", page([INVOICE]), "invoices"),  # the wrong envelope
+        (s.Customers, "/v1/customers", {"entries": {"id": 1}, "has_more": False}, "entries"),
+        (s.DataSources, "/v1/data_sources", {"entries": [DATA_SOURCE]}, "data_sources"),
+        (s.CustomerCount, "/v1/metrics/customer-count", {"summary": {"current": 1}}, "entries"),
+    ],
+)
+def test_missing_envelope_is_a_clear_error_naming_the_request(api, stream_class, path, body, envelope):
+    api.get(BASE_URL + path, json=body)
+
+    with pytest.raises(AirbyteTracedException) as caught:
+        stream_records(stream_class(settings()))
+
+    assert f"GET {path}" in caught.value.message
+    assert f"'{envelope}'" in caught.value.message
+    assert not isinstance(caught.value.__cause__, KeyError)
+
+
+def test_every_request_carries_basic_auth_with_the_key_and_an_empty_password(api):
+    serve_pages(api, "/v1/customers", [[CUSTOMER], [variant(CUSTOMER, 1, "id")]])
+
+    stream_records(s.Customers(settings()))
+
+    assert api.call_count == 2
+    assert all(r.headers["Authorization"] == basic_auth() for r in api.request_history)
+
+
+def test_stream_requests_have_a_timeout(api):
+    serve_pages(api, "/v1/customers", [[CUSTOMER]])
+
+    stream_records(s.Customers(settings()))
+
+    timeout = api.request_history[0].timeout
+    assert timeout is not None and all(part and part > 0 for part in timeout)
+
+
+def test_a_final_error_names_the_request_and_quotes_chartmogul(api):
+    api.get(BASE_URL + "/v1/plans", status_code=400, json={"code": 400, "message": 'Parameter "page" is deprecated', "param": "page"})
+
+    with pytest.raises(AirbyteTracedException) as caught:
+        stream_records(s.Plans(settings()))
+
+    assert caught.value.failure_type == FailureType.system_error
+    assert "GET /v1/plans?per_page=200" in caught.value.message
+    assert "Parameter \"page\" is deprecated (parameter 'page')" in caught.value.message
+
+
+# --- metrics -----------------------------------------------------------------------------------
+
+
+def today() -> str:
+    return datetime.now(timezone.utc).date().isoformat()
+
+
+@pytest.mark.parametrize("interval", ["day", "week", "month", "quarter"])
+def test_customer_count_asks_for_start_day_to_today_at_the_configured_interval(api, interval):
+    api.get(BASE_URL + "/v1/metrics/customer-count", json={"entries": COUNT_ENTRIES, "summary": {"current": 382}})
+
+    records = stream_records(s.CustomerCount(settings(interval=interval, start_date="2023-07-01T15:30:00Z")))
+
+    assert records == COUNT_ENTRIES
+    assert api.call_count == 1
+    assert query(api.request_history[0]) == {"start-date": "2023-07-01", "end-date": today(), "interval": interval}
+
+
+@pytest.mark.parametrize(
+    "stream_class,interval",
+    [
+        (s.CustomerDailyCount, "day"),
+        (s.CustomerWeeklyCount, "week"),
+        (s.CustomerMonthlyCount, "month"),
+        (s.CustomerQuarterlyCount, "quarter"),
+    ],
+)
+def test_per_interval_count_streams_use_their_own_interval(api, stream_class, interval):
+    api.get(BASE_URL + "/v1/metrics/customer-count", json={"entries": COUNT_ENTRIES})
+    configured = "week" if interval != "week" else "day"
+
+    assert stream_records(stream_class(settings(interval=configured))) == COUNT_ENTRIES
+    assert query(api.request_history[0])["interval"] == interval
+
+
+def test_metrics_reads_metrics_all(api):
+    entry = {"date": "2022-04-30", "mrr": 383859969, "ltv": None, "customer-churn-rate": 0.56, "mrr-churn-rate": -0.17}
+    api.get(BASE_URL + "/v1/metrics/all", json={"entries": [entry], "summary": {"current-mrr": 1}})
+
+    assert stream_records(s.Metrics(settings(interval="quarter"))) == [entry]
+    request = api.request_history[0]
+    assert request.path == "/v1/metrics/all"
+    assert query(request) == {"start-date": "2023-01-01", "end-date": today(), "interval": "quarter"}
+
+
+# --- unpaged and single-object streams -----------------------------------------------------------
+
+
+def test_data_sources_is_read_in_one_request_without_paging(api):
+    sources = [DATA_SOURCE, variant(DATA_SOURCE, 2)]
+    api.get(BASE_URL + "/v1/data_sources", json={"data_sources": sources, "has_more": True, "cursor": "ignored"})
+
+    assert stream_records(s.DataSources(settings())) == sources
+    assert api.call_count == 1
+    assert "cursor" not in query(api.request_history[0])
+
+
+def test_account_is_one_record(api):
+    api.get(BASE_URL + "/v1/account", json=ACCOUNT)
+
+    assert stream_records(s.Account(settings())) == [ACCOUNT]
+    assert api.call_count == 1
+    assert api.request_history[0].path == "/v1/account"
+
+
+# --- fan-out streams -----------------------------------------------------------------------------
+
+CUSTOMER_UUIDS = ["cus_a", "cus_b", "cus_c", "cus_d"]
+
+
+def serve_customers(api, uuids=CUSTOMER_UUIDS):
+    customers = [{**variant(CUSTOMER, i, "id"), "uuid": uuid} for i, uuid in enumerate(uuids)]
+    half = (len(customers) + 1) // 2
+    serve_pages(api, "/v1/customers", [customers[:half], customers[half:]])
+
+
+def subscriptions_of(uuid: str, n: int) -> list:
+    return [{**SUBSCRIPTION, "uuid": f"{uuid}-sub-{i}", "end-date": None} for i in range(n)]
+
+
+def test_customer_subscriptions_reads_each_customer_and_tags_records(api, caplog):
+    serve_customers(api)
+    # cus_a: two pages and slow, so later customers finish first; cus_b deleted during the sync.
+    serve_pages(api, "/v1/customers/cus_a/subscriptions", [subscriptions_of("cus_a", 2), subscriptions_of("cus_a", 3)[2:]], delay=0.05)
+    api.get(BASE_URL + "/v1/customers/cus_b/subscriptions", status_code=404,
+            json={"code": 404, "message": "Customer not found", "param": None})
+    serve_pages(api, "/v1/customers/cus_c/subscriptions", [subscriptions_of("cus_c", 1)])
+    serve_pages(api, "/v1/customers/cus_d/subscriptions", [[]])
+
+    with caplog.at_level(logging.INFO):
+        records = stream_records(s.CustomerSubscriptions(settings()))
+
+    expected = [{**r, "customer_uuid": "cus_a"} for r in subscriptions_of("cus_a", 3)]
+    expected += [{**r, "customer_uuid": "cus_c"} for r in subscriptions_of("cus_c", 1)]
+    assert records == expected
+    assert len(by_path(api, "/v1/customers")) == 2
+    assert len(by_path(api, "/v1/customers/cus_a/subscriptions")) == 2
+    assert query(by_path(api, "/v1/customers/cus_a/subscriptions")[1]) == {"per_page": "200", "cursor": "cursor-1"}
+    assert len(by_path(api, "/v1/customers/cus_b/subscriptions")) == 1  # a 404 is final, not retried
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("/v1/customers/cus_b/subscriptions" in w and "404" in w for w in warnings), warnings
+
+
+def test_customer_subscriptions_with_many_customers_keeps_customer_order(api):
+    uuids = [f"cus_{i:02d}" for i in range(20)]  # more customers than workers
+    serve_customers(api, uuids)
+    for i, uuid in enumerate(uuids):
+        serve_pages(api, f"/v1/customers/{uuid}/subscriptions", [subscriptions_of(uuid, 2)], delay=0.002 * (20 - i))
+
+    records = stream_records(s.CustomerSubscriptions(settings()))
+
+    assert [r["customer_uuid"] for r in records] == [u for u in uuids for _ in range(2)]
+
+
+def test_customer_subscriptions_fails_on_errors_other_than_404(api):
+    serve_customers(api, ["cus_a", "cus_b"])
+    serve_pages(api, "/v1/customers/cus_a/subscriptions", [subscriptions_of("cus_a", 1)])
+    api.get(BASE_URL + "/v1/customers/cus_b/subscriptions", status_code=403,
+            json={"code": 403, "message": "Forbidden", "param": None})
+
+    with pytest.raises(AirbyteTracedException) as caught:
+        stream_records(s.CustomerSubscriptions(settings()))
+
+    assert caught.value.failure_type == FailureType.config_error
+    assert "/v1/customers/cus_b/subscriptions" in caught.value.message
+
+
+def test_plan_group_plans_skips_a_plan_group_deleted_during_the_sync(api, caplog):
+    """The same race as customer_subscriptions: the plan group was listed, then deleted."""
+    groups = [{**PLAN_GROUP, "uuid": f"plg_{i}"} for i in range(3)]
+    serve_pages(api, "/v1/plan_groups", [groups[:2], groups[2:]], envelope="plan_groups")
+    serve_pages(api, "/v1/plan_groups/plg_0/plans", [[variant(PLAN, 0)]], envelope="plans")
+    api.get(BASE_URL + "/v1/plan_groups/plg_1/plans", status_code=404, json={"error": "Plan group not found"})
+    serve_pages(api, "/v1/plan_groups/plg_2/plans", [[variant(PLAN, 2)]], envelope="plans")
+
+    with caplog.at_level(logging.INFO):
+        records = stream_records(s.PlanGroupPlans(settings()))
+
+    assert records == [{**variant(PLAN, 0), "plan_group_uuid": "plg_0"}, {**variant(PLAN, 2), "plan_group_uuid": "plg_2"}]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("/v1/plan_groups/plg_1/plans" in w and "404" in w for w in warnings), warnings
+
+
+def test_plan_group_plans_reads_each_plan_group_in_order_and_tags_records(api):
+    groups = [{**PLAN_GROUP, "uuid": f"plg_{i}"} for i in range(3)]
+    serve_pages(api, "/v1/plan_groups", [groups[:2], groups[2:]], envelope="plan_groups")
+    serve_pages(api, "/v1/plan_groups/plg_0/plans", [[variant(PLAN, 0)], [variant(PLAN, 1)]], envelope="plans", delay=0.03)
+    serve_pages(api, "/v1/plan_groups/plg_1/plans", [[]], envelope="plans")
+    serve_pages(api, "/v1/plan_groups/plg_2/plans", [[variant(PLAN, 2)]], envelope="plans")
+
+    records = stream_records(s.PlanGroupPlans(settings()))
+
+    assert records == [
+        {**variant(PLAN, 0), "plan_group_uuid": "plg_0"},
+        {**variant(PLAN, 1), "plan_group_uuid": "plg_0"},
+        {**variant(PLAN, 2), "plan_group_uuid": "plg_2"},
+    ]
+    assert query(by_path(api, "/v1/plan_groups/plg_0/plans")[1]) == {"per_page": "200", "cursor": "cursor-1"}
+
+
+# --- through the CLI -----------------------------------------------------------------------------
+
+
+def test_cli_read_of_a_paged_stream_emits_every_record_and_completes(api):
+    pages = [[variant(CUSTOMER, i, "id") for i in range(3)], [variant(CUSTOMER, 3, "id")], [variant(CUSTOMER, 4, "id")]]
+    serve_pages(api, "/v1/customers", pages)
+
+    output = read(SourceChartmogul(), CONFIG, catalog("customers"))
+
+    # Record serialization drops top-level nulls (airbyte-cdk-notes.md, Testing).
+    expected = [{k: v for k, v in r.items() if v is not None} for p in pages for r in p]
+    assert [{k: v for k, v in r.items() if v is not None} for r in records_of(output, "customers")] == expected
+    assert records_of(output, "customers")[0]["attributes"] == CUSTOMER["attributes"]
+    assert output.errors == []
+    assert [st.name for st in output.get_stream_statuses("customers")] == ["STARTED", "RUNNING", "COMPLETE"]
+
+
+def test_cli_full_refresh_resumes_from_the_saved_page_and_checkpoints_each_page(api):
+    pages = [[variant(CUSTOMER, 0, "id")], [variant(CUSTOMER, 1, "id")], [variant(CUSTOMER, 2, "id")]]
+    serve_pages(api, "/v1/customers", pages)
+    state = StateBuilder().with_stream_state("customers", {"cursor": "cursor-1"}).build()
+
+    output = read(SourceChartmogul(), CONFIG, catalog("customers"), state)
+
+    assert [r["id"] for r in records_of(output, "customers")] == [114167451, 114167452]
+    assert query(api.request_history[0]) == {"per_page": "200", "cursor": "cursor-1"}
+    states = [m.state.stream.stream_state.__dict__ for m in output.state_messages]
+    assert states == [{"cursor": "cursor-2"}, {"__ab_full_refresh_sync_complete": True}]
+
+
+# --- the catalog ---------------------------------------------------------------------------------
+
+PRIMARY_KEYS = {
+    "customers": [["id"]],
+    "activities": [["uuid"]],
+    "customer_count": [["date"]],
+    "customer_daily_count": [["date"]],
+    "customer_weekly_count": [["date"]],
+    "customer_monthly_count": [["date"]],
+    "customer_quarterly_count": [["date"]],
+    "metrics": [["date"]],
+    "account": None,
+    "data_sources": [["uuid"]],
+    "plans": [["uuid"]],
+    "plan_groups": [["uuid"]],
+    "plan_group_plans": [["plan_group_uuid"], ["uuid"]],
+    "invoices": [["uuid"]],
+    "subscription_events": [["id"]],
+    "customer_subscriptions": [["customer_uuid"], ["uuid"]],
+    "contacts": [["uuid"]],
+    "customer_notes": [["uuid"]],
+    "opportunities": [["uuid"]],
+    "tasks": [["task_uuid"]],
+}
+
+
+def test_discover_lists_all_20_streams_with_keys_and_sync_modes(api):
+    output = discover(SourceChartmogul(), CONFIG)
+
+    streams = {stream.name: stream for stream in output.catalog.catalog.streams}
+    assert set(streams) == set(PRIMARY_KEYS) and len(streams) == 20
+    for name, stream in streams.items():
+        assert (stream.source_defined_primary_key or None) == PRIMARY_KEYS[name], name
+        assert stream.json_schema["type"] == "object", name
+        if name == "activities":
+            assert set(stream.supported_sync_modes) == {SyncMode.full_refresh, SyncMode.incremental}
+            assert stream.default_cursor_field == ["date"]
+            assert stream.source_defined_cursor is True
+        else:
+            assert stream.supported_sync_modes == [SyncMode.full_refresh], name
+            assert not stream.source_defined_cursor, name
+    assert api.request_history == []

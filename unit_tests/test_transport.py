@@ -1,0 +1,339 @@
+"""transport.py: pacing, retries, timeouts and the JSON check, below the CDK."""
+
+import logging
+import threading
+import time
+
+import pytest
+import requests
+
+from source_chartmogul import transport
+from source_chartmogul.transport import (
+    TIMEOUT,
+    ChartmogulAdapter,
+    Pacer,
+    RetriesExhausted,
+    RetryPolicy,
+    json_body,
+    mount,
+)
+from source_chartmogul.transport import pacer_for as real_pacer_for  # conftest replaces the module's
+from unit_tests.conftest import API_KEY, BASE_URL, OTHER_API_KEY, settings
+
+URL = f"{BASE_URL}/v1/customers?per_page=200"
+PONG = {"data": "pong!"}
+RETRY_STATUSES = [429, 500, 502, 503, 504, 520, 524]
+
+
+def session(max_attempts=4, **policy) -> requests.Session:
+    policy = RetryPolicy(max_attempts=max_attempts, base_delay=0.01, max_delay=0.02, **policy)
+    return mount(requests.Session(), Pacer(rate=100000.0), policy)
+
+
+# --- Pacer -------------------------------------------------------------------------------------
+
+
+def test_pacer_keeps_to_its_rate_from_one_thread():
+    rate = 200.0  # a slot every 5 ms
+    pacer = Pacer(rate=rate, max_parallel=4)
+    entries = []
+    begin = time.monotonic()
+    for _ in range(20):
+        with pacer.slot():
+            entries.append(time.monotonic())
+
+    for k, entry in enumerate(entries):
+        assert entry - begin >= k / rate * 0.99, (k, entry - begin)
+    assert entries[-1] - begin < 19 / rate + 0.5
+
+
+def test_pacer_keeps_to_its_rate_across_threads():
+    rate = 200.0
+    pacer = Pacer(rate=rate, max_parallel=8)
+    entries = []
+    lock = threading.Lock()
+    begin = time.monotonic()
+
+    def worker():
+        for _ in range(5):
+            with pacer.slot():
+                with lock:
+                    entries.append(time.monotonic())
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+
+    entries.sort()
+    assert len(entries) == 20
+    for k, entry in enumerate(entries):
+        assert entry - begin >= k / rate * 0.99, (k, entry - begin)
+    assert entries[-1] - begin < 19 / rate + 0.5
+
+
+def test_pacer_never_lets_more_than_max_parallel_run_at_once():
+    pacer = Pacer(rate=100000.0, max_parallel=3)
+    running = 0
+    highest = 0
+    lock = threading.Lock()
+
+    def worker():
+        nonlocal running, highest
+        with pacer.slot():
+            with lock:
+                running += 1
+                highest = max(highest, running)
+            time.sleep(0.02)
+            with lock:
+                running -= 1
+
+    threads = [threading.Thread(target=worker) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+
+    assert highest == 3
+    assert running == 0
+
+
+def test_pacer_hold_delays_the_next_slot():
+    pacer = Pacer(rate=100000.0)
+    with pacer.slot():
+        pass
+    pacer.hold(0.1)
+    begin = time.monotonic()
+    with pacer.slot():
+        waited = time.monotonic() - begin
+    assert 0.09 <= waited < 1.0
+
+
+def test_one_pacer_per_api_key_and_the_key_is_not_kept_in_clear(monkeypatch):
+    monkeypatch.setattr(transport, "_pacers", {})
+    first = real_pacer_for(API_KEY, 35.0)
+
+    assert real_pacer_for(API_KEY, 35.0) is first
+    assert real_pacer_for(OTHER_API_KEY, 35.0) is not first
+    assert first.max_parallel == transport.MAX_PARALLEL_REQUESTS
+    assert all(API_KEY not in key for key in transport._pacers)
+
+
+def test_production_limits_stay_under_chartmogul_s():
+    """40 requests/s and 20 parallel connections per account (chartmogul-api.md §2.1)."""
+    assert settings().requests_per_second < 40
+    assert transport.MAX_PARALLEL_REQUESTS < 20
+
+
+# --- RetryPolicy -------------------------------------------------------------------------------
+
+
+def response_with(headers=None, status=429) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+@pytest.mark.parametrize(
+    "header,expected",
+    [("2", 2.0), ("0.5", 0.5), ("0", 0.0), ("-3", 0.0), ("60", 60.0), ("61", 60.0), ("3600", 60.0)],
+)
+def test_delay_honours_retry_after_capped(header, expected):
+    policy = RetryPolicy(max_retry_after=60.0)
+    assert policy.delay(1, response_with({"Retry-After": header})) == expected
+    assert policy.delay(7, response_with({"Retry-After": header})) == expected
+
+
+@pytest.mark.parametrize("response", [None, response_with(), response_with({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})])
+def test_delay_without_usable_retry_after_is_full_jitter_under_the_exponential_bound(response):
+    policy = RetryPolicy(base_delay=1.0, max_delay=30.0)
+    for attempt in range(1, 10):
+        bound = min(30.0, 1.0 * 2 ** (attempt - 1))
+        delays = [policy.delay(attempt, response) for _ in range(200)]
+        assert all(0 <= delay <= bound for delay in delays), (attempt, max(delays))
+        assert max(delays) > bound / 2  # jitter spans the range, not a constant
+        assert len(set(delays)) > 1
+
+
+# --- ChartmogulAdapter -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", RETRY_STATUSES)
+def test_retryable_status_is_retried_then_succeeds(api, status):
+    api.get(URL, [{"status_code": status, "text": f"{status} Error"}, {"status_code": status, "json": {}}, {"json": PONG}])
+
+    response = session().get(URL)
+
+    assert response.status_code == 200
+    assert json_body(response) == PONG
+    assert api.call_count == 3
+
+
+@pytest.mark.parametrize("status", RETRY_STATUSES)
+def test_gives_up_after_max_attempts_with_the_last_response(api, status):
+    api.get(URL, [{"status_code": status, "text": "first"}] + [{"status_code": status, "text": "last"}])
+
+    response = session(max_attempts=4).get(URL)
+
+    assert api.call_count == 4
+    assert response.status_code == status
+    assert response.text == "last"
+    assert response.chartmogul_attempts == 4
+
+
+def test_gives_up_when_the_total_time_is_spent(api):
+    api.get(URL, status_code=500, text="down")
+    policy = RetryPolicy(max_attempts=100, base_delay=0.05, max_delay=0.05, max_total=0.2)
+    begin = time.monotonic()
+
+    response = mount(requests.Session(), Pacer(rate=100000.0), policy).get(URL)
+
+    assert response.status_code == 500
+    assert 2 <= api.call_count < 100
+    assert response.chartmogul_attempts == api.call_count
+    assert time.monotonic() - begin < 2.0
+
+
+def test_retry_after_is_honoured_between_attempts(api):
+    api.get(URL, [{"status_code": 429, "headers": {"Retry-After": "0.15"}}, {"json": PONG}])
+    begin = time.monotonic()
+
+    response = session(max_retry_after=1.0).get(URL)
+
+    assert response.status_code == 200
+    assert 0.14 <= time.monotonic() - begin < 1.0
+
+
+def test_retry_after_beyond_the_cap_is_capped(api):
+    api.get(URL, [{"status_code": 503, "headers": {"Retry-After": "3600"}}, {"json": PONG}])
+    begin = time.monotonic()
+
+    response = session(max_retry_after=0.05).get(URL)
+
+    assert response.status_code == 200
+    assert time.monotonic() - begin < 1.0
+
+
+def test_a_429_holds_the_shared_pacer(api):
+    pacer = Pacer(rate=100000.0)
+    holds = []
+    original_hold = pacer.hold
+    pacer.hold = lambda seconds: (holds.append(seconds), original_hold(seconds))
+    api.get(URL, [{"status_code": 429, "headers": {"Retry-After": "0.02"}}, {"status_code": 500}, {"json": PONG}])
+
+    mount(requests.Session(), pacer, RetryPolicy(base_delay=0.01, max_retry_after=1.0)).get(URL)
+
+    assert holds == [0.02]
+
+
+def test_retries_are_logged_with_the_request(api, caplog):
+    api.get(URL, [{"status_code": 502, "text": "Bad Gateway"}, {"json": PONG}])
+
+    with caplog.at_level(logging.WARNING, logger="airbyte"):
+        session(max_attempts=4).get(URL)
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("GET /v1/customers?per_page=200" in w and "HTTP 502" in w and "retry 1 of 3" in w for w in warnings)
+
+
+NETWORK_ERRORS = [
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ConnectTimeout,
+    requests.exceptions.ReadTimeout,
+    requests.exceptions.ChunkedEncodingError,
+]
+
+
+@pytest.mark.parametrize("error", NETWORK_ERRORS, ids=lambda e: e.__name__)
+def test_network_errors_are_retried_then_succeed(api, error):
+    api.get(URL, [{"exc": error}, {"exc": error}, {"json": PONG}])
+
+    response = session().get(URL)
+
+    assert response.status_code == 200
+    assert json_body(response) == PONG
+    assert api.call_count == 3
+
+
+@pytest.mark.parametrize("error", NETWORK_ERRORS, ids=lambda e: e.__name__)
+def test_network_errors_end_in_retries_exhausted_naming_the_request(api, error):
+    api.get(URL, exc=error("connection reset by peer"))
+
+    with pytest.raises(RetriesExhausted) as caught:
+        session(max_attempts=3).get(URL)
+
+    assert api.call_count == 3
+    message = str(caught.value)
+    assert "GET /v1/customers?per_page=200" in message
+    assert "3 times" in message
+    assert error.__name__ in message
+    assert caught.value.request is not None
+
+
+BAD_BODIES = {
+    "html": "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
+    "truncated_json": '{"entries": [{"id": 1, "uuid": "cus_1"}, {"id": 2, "uu',
+    "json_list": '[{"id": 1}]',
+    "json_string": '"pong!"',
+    "empty": "",
+}
+
+
+@pytest.mark.parametrize("body", BAD_BODIES.values(), ids=BAD_BODIES.keys())
+def test_a_200_that_is_not_a_json_object_is_retried_then_succeeds(api, body):
+    api.get(URL, [{"status_code": 200, "text": body}, {"json": PONG}])
+
+    response = session().get(URL)
+
+    assert json_body(response) == PONG
+    assert api.call_count == 2
+
+
+@pytest.mark.parametrize("body", BAD_BODIES.values(), ids=BAD_BODIES.keys())
+def test_a_200_that_is_never_a_json_object_ends_in_retries_exhausted(api, body):
+    api.get(URL, status_code=200, text=body)
+
+    with pytest.raises(RetriesExhausted) as caught:
+        session(max_attempts=3).get(URL)
+
+    assert api.call_count == 3
+    assert "GET /v1/customers?per_page=200" in str(caught.value)
+    assert "not a JSON object" in str(caught.value)
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+def test_final_client_errors_are_not_retried(api, status):
+    body = {"code": status, "message": "No valid API key provided", "param": None}
+    api.get(URL, [{"status_code": status, "json": body}, {"json": PONG}])
+
+    response = session().get(URL)
+
+    assert api.call_count == 1
+    assert response.status_code == status
+    assert response.json() == body
+    assert not hasattr(response, "chartmogul_attempts")
+
+
+def test_every_request_has_a_default_connect_and_read_timeout(api):
+    api.get(URL, json=PONG)
+
+    session().get(URL)
+
+    assert TIMEOUT[0] > 0 and TIMEOUT[1] > 0
+    assert api.request_history[0].timeout == TIMEOUT
+
+
+def test_an_explicit_timeout_is_kept(api):
+    api.get(URL, json=PONG)
+
+    session().get(URL, timeout=(1.0, 2.0))
+
+    assert api.request_history[0].timeout == (1.0, 2.0)
+
+
+def test_mount_covers_http_and_https():
+    mounted = mount(requests.Session(), Pacer(rate=10.0))
+    assert isinstance(mounted.get_adapter("https://api.chartmogul.com/v1/ping"), ChartmogulAdapter)
+    assert isinstance(mounted.get_adapter("http://localhost:8080/v1/ping"), ChartmogulAdapter)
