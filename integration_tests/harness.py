@@ -113,18 +113,25 @@ class Run:
         return self.of_type("CONNECTION_STATUS")[-1]["connectionStatus"]
 
 
+def _command(tmp: str, command: str, cfg, catalog_, state) -> list:
+    args = [sys.executable, str(ROOT / "main.py"), command]
+    for flag, content in (("--config", cfg), ("--catalog", catalog_), ("--state", state)):
+        if content is not None:
+            path = Path(tmp) / f"{flag[2:]}.json"
+            path.write_text(json.dumps(content))
+            args += [flag, str(path)]
+    return args
+
+
+def _env(base_url: str) -> dict:
+    return {**os.environ, "CHARTMOGUL_BASE_URL": base_url}
+
+
 def run_connector(command: str, base_url: str, cfg: Optional[dict] = None, catalog_: Optional[dict] = None,
                   state: Optional[list] = None, extra_args=(), timeout: float = 300) -> Run:
     with tempfile.TemporaryDirectory() as tmp:
-        args = [sys.executable, str(ROOT / "main.py"), command]
-        for flag, content in (("--config", cfg), ("--catalog", catalog_), ("--state", state)):
-            if content is not None:
-                path = Path(tmp) / f"{flag[2:]}.json"
-                path.write_text(json.dumps(content))
-                args += [flag, str(path)]
-        env = {**os.environ, "CHARTMOGUL_BASE_URL": base_url}
-        done = subprocess.run(args + list(extra_args), capture_output=True, text=True, env=env,
-                              timeout=timeout, cwd=ROOT)
+        args = _command(tmp, command, cfg, catalog_, state) + list(extra_args)
+        done = subprocess.run(args, capture_output=True, text=True, env=_env(base_url), timeout=timeout, cwd=ROOT)
     messages = []
     for line in done.stdout.splitlines():
         if line.strip():
@@ -195,15 +202,8 @@ def run_until(base_url: str, cfg: dict, catalog_: dict, stop_when, state: Option
     committed had the sync died right after it.
     """
     with tempfile.TemporaryDirectory() as tmp:
-        args = [sys.executable, str(ROOT / "main.py"), "read"]
-        for flag, content in (("--config", cfg), ("--catalog", catalog_), ("--state", state)):
-            if content is not None:
-                path = Path(tmp) / f"{flag[2:]}.json"
-                path.write_text(json.dumps(content))
-                args += [flag, str(path)]
-        env = {**os.environ, "CHARTMOGUL_BASE_URL": base_url}
-        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                   env=env, cwd=ROOT)
+        process = subprocess.Popen(_command(tmp, "read", cfg, catalog_, state), stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL, text=True, env=_env(base_url), cwd=ROOT)
         messages = []
         try:
             for line in process.stdout:
