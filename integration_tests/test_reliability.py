@@ -122,3 +122,15 @@ def test_the_key_never_appears_in_any_output_even_with_debug(fresh_sandbox):
     for run in runs:
         for form in forms:
             assert form not in run.stdout and form not in run.stderr
+
+
+def test_a_normal_sync_stays_inside_the_api_limits(fresh_sandbox):
+    """40 requests/s and 20 parallel connections, as ChartMogul enforces them: no 429, no 503."""
+    server = fresh_sandbox(faults=Faults(latency_ms=50, rate_limit_rps=40, max_connections=20))
+    streams = ("customers", "activities", "customer_count", "plan_group_plans", "invoices")
+    run = run_connector("read", server.url, config(), catalog(streams))
+    assert run.exit_code == 0, run.stderr[-3000:]
+    assert server.status_counts.get(429, 0) == 0 and server.status_counts.get(503, 0) == 0, server.status_counts
+    assert server.max_parallel_seen > 1
+    for stream in streams:
+        assert_same_records(run.records(stream), expected_records(server.dataset, stream, config()), stream)

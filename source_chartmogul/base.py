@@ -9,7 +9,6 @@
 A stream in `streams.py` is a declaration on top of one of these.
 """
 
-import logging
 from abc import ABC
 from datetime import datetime, timezone
 from functools import cache
@@ -165,5 +164,3 @@ def read_all(stream: ChartmogulStream) -> Iterable[Mapping[str, Any]]:
         if isinstance(record, Mapping):
             yield record
 
-
-logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)  # "pool is full" noise
