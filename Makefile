@@ -28,3 +28,18 @@ bench: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .demo .bench
+
+# PyAirbyte (about 780 MB) in a venv of its own, with the connector: runs the opt-in test
+# integration_tests/test_pyairbyte.py. Then: .venv-pyairbyte/bin/python examples/pyairbyte_demo.py
+PYAIRBYTE_VENV := .venv-pyairbyte
+PYAIRBYTE_VERSION := 0.71.3
+
+$(PYAIRBYTE_VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(PYAIRBYTE_VENV)
+	$(PYAIRBYTE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PYAIRBYTE_VENV)/bin/python -m pip install --quiet "airbyte==$(PYAIRBYTE_VERSION)" -e ".[tests]"
+	touch $@
+
+.PHONY: pyairbyte
+pyairbyte: $(PYAIRBYTE_VENV)/.installed
+	RUN_PYAIRBYTE=1 $(PYAIRBYTE_VENV)/bin/python -m pytest integration_tests/test_pyairbyte.py

@@ -15,7 +15,7 @@ from .harness import API_KEY, assert_same_records, catalog, config, expected_rec
 SYNCED = ("customers", "activities", "customer_count", "invoices")
 
 FAULTS = {
-    "latency": Faults(latency_ms=20),
+    "latency": Faults(latency_ms=60),
     "rate_limit": Faults(rate_limit_rps=15),
     "random_429": Faults(rate_429=0.15),
     "parallel_connections": Faults(max_connections=3, latency_ms=200),

@@ -24,6 +24,7 @@ from source_chartmogul.source import SourceChartmogul
 
 from .harness import API_KEY
 
+CONNECTOR_NAME = "source-chartmogul"
 # The sandbox does not rate-limit; the production pace (35/s) would only slow these reads down.
 SANDBOX_REQUESTS_PER_SECOND = "1000"
 
@@ -70,9 +71,15 @@ def skip_image_tests_that_cannot_run(request):
         )
     if not docker_daemon_answers():
         pytest.skip("No Docker daemon answers `docker info`: the connector image cannot be built here.")
+    if TestChartmogulStandard.get_connector_root_dir().name != CONNECTOR_NAME:
+        pytest.skip(
+            "The CDK builds the image from Airbyte's Dockerfile template (not ours), whose "
+            "entrypoint runs the console script named after the checkout's directory: it works "
+            f"only in a checkout named {CONNECTOR_NAME}, as in Airbyte's monorepo."
+        )
 
 
 class TestChartmogulStandard(SourceTestSuiteBase):
     connector = SourceChartmogul
     # The CDK names the connector after the directory holding metadata.yaml, here the checkout.
-    connector_name = "source-chartmogul"
+    connector_name = CONNECTOR_NAME
