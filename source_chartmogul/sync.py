@@ -40,6 +40,7 @@ from airbyte_cdk.utils.stream_status_utils import as_airbyte_message as status_m
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 MAX_STREAMS = 4
+BATCH = 200
 PROGRESS_EVERY_SECONDS = 30.0
 
 
@@ -59,7 +60,7 @@ def read(
     catalog: ConfiguredAirbyteCatalog,
     state: Optional[List[AirbyteStateMessage]],
 ) -> Iterator[AirbyteMessage]:
-    outbox: queue.Queue = queue.Queue(maxsize=2000)
+    outbox: queue.Queue = queue.Queue(maxsize=20)  # batches
     stop = threading.Event()
     failures: list[tuple[str, AirbyteTracedException]] = []
     progress = _Progress(logger)
@@ -81,8 +82,16 @@ def read(
             stream = streams.get(configured.stream.name)
             if stream is None:
                 raise _unknown_stream(configured.stream.name)
+            batch: list[AirbyteMessage] = []
             for message in _read_stream(logger, stream, configured, state):
-                put(message)
+                batch.append(message)
+                # Hand records over in batches (a queue hop costs as much as a record); anything
+                # else (state, status) at once, with the records before it.
+                if len(batch) >= BATCH or message.type != Type.RECORD:
+                    put(batch)
+                    batch = []
+            if batch:
+                put(batch)
             put(_Finished(configured))
         except BaseException as error:
             put(_Finished(configured, error))
@@ -98,9 +107,8 @@ def read(
                 remaining -= 1
                 yield from _finish(logger, item, stop, failures)
                 continue
-            if item.type == Type.RECORD:
-                progress.count(item.record.stream)
-            yield item
+            progress.count(item)
+            yield from item
     finally:
         stop.set()
         pool.shutdown(wait=False, cancel_futures=True)
@@ -209,8 +217,10 @@ class _Progress:
         self._counts: dict[str, int] = {}
         self._next = time.monotonic() + PROGRESS_EVERY_SECONDS
 
-    def count(self, stream: str) -> None:
-        self._counts[stream] = self._counts.get(stream, 0) + 1
+    def count(self, messages: list[AirbyteMessage]) -> None:
+        for message in messages:
+            if message.type == Type.RECORD:
+                self._counts[message.record.stream] = self._counts.get(message.record.stream, 0) + 1
         if time.monotonic() >= self._next:
             self.report()
 
