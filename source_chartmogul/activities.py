@@ -2,8 +2,10 @@
 
 GET /v1/activities (https://dev.chartmogul.com/reference/activities/list, chartmogul-api.md §6).
 
-* The range [start, now) is cut into WINDOWS windows (none shorter than a day), read up to
-  PARTITION_WORKERS at once and emitted window by window, oldest first, so the state can advance as records go out.
+* The range [start, now) is cut into WINDOWS windows (none shorter than a day). A window whose
+  first page is not its last splits the rest of itself by the density that page shows, so that
+  the recent, busier years are not read one page at a time. Windows are read up to
+  PARTITION_WORKERS at once and emitted oldest first, so the state can advance as records go out.
 * Whether the API's `start-date`/`end-date` are inclusive is not documented: each window asks
   from a second before its start to a second after its end, and keeps only start <= date < end,
   so a record lands in exactly one window either way.
@@ -26,8 +28,9 @@ from . import parallel
 from .base import PAGE_SIZE, PARTITION_WORKERS, ChartmogulStream
 from .transport import json_body
 
-WINDOWS = 32  # enough to keep the workers busy, few enough to cost little on a small account
+WINDOWS = PARTITION_WORKERS  # the first cut; a window of more than a page splits further
 MIN_WINDOW = timedelta(days=1)
+PAGES_PER_PART = 4
 CURSOR_FIELD = "date"
 
 
@@ -81,7 +84,10 @@ class Activities(ChartmogulStream):
 
         def read_window(window):
             yield from HttpStream.read_records(self, SyncMode.full_refresh, stream_slice=window)
-            yield _WindowDone(window["end"])
+            split_at = window.get("split_at")
+            yield _WindowDone(split_at or window["end"])
+            if split_at:
+                yield parallel.Spawn(_split(split_at, window["end"], window["parts"]))
 
         previous = None
         for item in parallel.ordered(windows, read_window, PARTITION_WORKERS):
@@ -120,7 +126,7 @@ class Activities(ChartmogulStream):
     def next_page_token(self, response) -> Optional[Mapping[str, Any]]:
         body = json_body(response)
         entries = body.get("entries") or []
-        if not body.get("has_more") or not entries:
+        if not body.get("has_more") or not entries or getattr(response, "chartmogul_split", False):
             return None
         # The cursor is the current way to page; start-after (the last uuid) the older one (§4.4).
         if body.get("cursor"):
@@ -133,7 +139,34 @@ class Activities(ChartmogulStream):
         # Checked here, a whole page before its first record reaches the state.
         if any(later[0] < earlier[0] for earlier, later in zip(dated, dated[1:])):
             self._out_of_order()
+        if stream_slice.pop("first_page", False) and json_body(response).get("has_more"):
+            end = self._maybe_split(stream_slice, dated) or end
+            response.chartmogul_split = "split_at" in stream_slice
         return [record for date, record in dated if start <= date < end]
+
+    def _maybe_split(self, window: dict, dated: list) -> Optional[datetime]:
+        """A window with more than a page: hand the rest of it to several readers at once.
+
+        The first page tells how densely the window is filled. The rest, from the last date of
+        that page on, becomes up to PARTITION_WORKERS windows of about PAGES_PER_PART pages;
+        the activities of that last date are left to them, since the next page may hold more
+        of the same second.
+        """
+        if not self._in_order or len(dated) < 2:
+            return None
+        first, last = dated[0][0], dated[-1][0]
+        if last <= first or last <= window["start"]:
+            return None  # a page of one second: no density to go by, read on page by page
+        pages_left = (window["end"] - last) / (last - window["start"])
+        window["split_at"] = last
+        window["parts"] = max(1, min(PARTITION_WORKERS, round(pages_left / PAGES_PER_PART)))
+        return last
+
+
+def _split(start: datetime, end: datetime, parts: int) -> list:
+    size = timedelta(seconds=max(1, (end - start).total_seconds() // parts))
+    bounds = [min(start + size * i, end) for i in range(parts)] + [end]
+    return [{"start": a, "end": b, "first_page": False} for a, b in zip(bounds, bounds[1:]) if a < b]
 
 
 @dataclass(frozen=True)
@@ -146,7 +179,7 @@ def _windows(start: datetime, end: datetime) -> Iterable[dict]:
     size = timedelta(seconds=max(MIN_WINDOW, (end - start) / WINDOWS).total_seconds() // 1)
     while start < end:
         window_end = min(start + size, end)
-        yield {"start": start, "end": window_end}
+        yield {"start": start, "end": window_end, "first_page": True}
         start = window_end
 
 

@@ -11,7 +11,7 @@ from airbyte_cdk.test.state_builder import StateBuilder
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_chartmogul import activities as a
-from source_chartmogul.activities import Activities, read_state
+from source_chartmogul.activities import WINDOWS, Activities, read_state
 from source_chartmogul.source import SourceChartmogul
 from unit_tests.conftest import BASE_URL, CONFIG, catalog, query, settings
 
@@ -178,13 +178,16 @@ def test_windows_are_read_in_parallel_but_emitted_oldest_first(api):
 
 
 def seven_in_one_window(api) -> list:
-    """Seven activities a minute apart, an hour into the first window, whatever the window size."""
+    """Seven activities of one second, an hour into the first window, whatever the window size.
+
+    One second: a first page then gives no density to split the window by, so it pages on.
+    """
     serve(api)
     read_all(stream())
     first_end = (boundaries(api)[1:] or [NOW])[0]
     api.reset_mock()
     assert START + timedelta(hours=2) < first_end
-    return [activity(i, START + timedelta(hours=1, minutes=i)) for i in range(7)]
+    return [activity(i, START + timedelta(hours=1)) for i in range(7)]
 
 
 def test_pages_by_cursor_when_the_answer_has_one_and_stops_on_has_more_false(api):
@@ -495,3 +498,18 @@ def test_cli_read_with_malformed_state_fails_with_config_error_and_no_request(ap
     assert any("activities" in e.message and "garbage" in e.message for e in errors)
     assert api.request_history == []
     assert "INCOMPLETE" in [s.name for s in output.get_stream_statuses("activities")]
+
+
+def test_a_window_of_more_than_a_page_splits_and_every_activity_arrives_once(api):
+    # 2,000 activities ten minutes apart from the start: dense first windows, on several pages.
+    served = [activity(i, START + timedelta(minutes=10 * i)) for i in range(2000)]
+    serve(api, served, page_size=200, paging="cursor")
+
+    s = stream()
+    records = read_all(s, SyncMode.incremental)
+
+    assert [r["uuid"] for r in records] == [a["uuid"] for a in served]
+    assert len(first_pages(api)) > WINDOWS  # the first cut was split into more windows
+    starts = [start for start, _ in windows_asked(api)]
+    assert len(starts) == len(set(starts))
+    assert s.state == {"date": NOW.isoformat()}
