@@ -30,7 +30,7 @@ from .transport import json_body
 
 WINDOWS = PARTITION_WORKERS  # the first cut; a window of more than a page splits further
 MIN_WINDOW = timedelta(days=1)
-PAGES_PER_PART = 4
+PAGES_PER_PART = 6
 CURSOR_FIELD = "date"
 
 
