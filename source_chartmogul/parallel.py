@@ -25,7 +25,7 @@ R = TypeVar("R")
 
 BATCH = 200
 HEAD_BATCHES = 4
-AHEAD_BATCHES = 50  # 10,000 records, some 15 MB, whatever the size of the stream
+AHEAD_BATCHES = 40  # 8,000 records, some 12 MB, whatever the size of the stream
 LOOKAHEAD = 4  # partitions taken from the caller ahead of time, per reader
 _DONE = object()
 
