@@ -123,3 +123,18 @@ def test_customer_count_and_metrics_follow_the_interval(sandbox, dataset, interv
     assert run.exit_code == 0, run.stderr
     for stream in ("customer_count", "metrics"):
         assert_same_records(run.records(stream), expected_records(dataset, stream, cfg), stream)
+
+
+def test_a_customer_deleted_during_the_sync_is_skipped_with_a_warning(fresh_sandbox):
+    server = fresh_sandbox()
+    gone = next(c for c in server.dataset.customers if server.dataset.customer_subscriptions.get(c["uuid"]))
+    # Still on the customers pages, but its subscriptions answer 404, as for a deletion in between.
+    del server.dataset.customer_subscriptions[gone["uuid"]]
+    run = run_connector("read", server.url, config(), catalog(["customer_subscriptions"]))
+    assert run.exit_code == 0, run.stdout[-2000:]
+    assert run.statuses("customer_subscriptions")[-1] == "COMPLETE"
+    warnings = [m["log"]["message"] for m in run.of_type("LOG") if m["log"]["level"] == "WARN"]
+    assert any(gone["uuid"] in message and "404" in message for message in warnings), warnings
+    assert_same_records(run.records("customer_subscriptions"),
+                        expected_records(server.dataset, "customer_subscriptions", config()), "customer_subscriptions")
+    assert gone["uuid"] not in {r["customer_uuid"] for r in run.records("customer_subscriptions")}

@@ -292,3 +292,17 @@ def test_cli_read_failure_exits_1_with_an_error_trace(api, capsys):
     errors = [m.trace.error for m in output.errors]
     assert errors and all(e.failure_type == FailureType.config_error for e in errors)
     assert all(e.stack_trace is None for e in errors)  # an explained error, not a Python crash
+
+
+def test_a_long_read_logs_records_so_far_per_stream(api, monkeypatch):
+    from source_chartmogul import sync
+
+    monkeypatch.setattr(sync, "PROGRESS_EVERY_SECONDS", 0.0)  # every batch, for the test
+    customers = [{"id": n, "uuid": f"cus_{n}"} for n in range(3)]
+    api.get(BASE_URL + "/v1/customers", json=page(customers))
+
+    output = run_read(catalog("customers"))
+
+    logs = [m.log.message for m in output.logs]
+    assert any(message.startswith("Records so far: customers 3") for message in logs), logs
+    assert "Records read: customers 3" in logs
