@@ -28,8 +28,7 @@ INTERVALS = ("day", "week", "month", "quarter")
 DEFAULT_INTERVAL = "month"
 DEFAULT_LOOKBACK_DAYS = 3
 MAX_LOOKBACK_DAYS = 365
-START_DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-START_DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+START_DATE_PATTERN = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z$")
 API_KEYS_HELP = (
     "Create one in ChartMogul under Profile > API keys "
     "(https://help.chartmogul.com/hc/en-us/articles/4407796325906); a read-only key is enough."
@@ -102,13 +101,15 @@ def _start_date(value: Any, now: datetime) -> datetime:
         raise config_error(
             f"The 'start_date' field is missing. Give a UTC date-time as YYYY-MM-DDTHH:MM:SSZ, {example}."
         )
-    if not START_DATE_PATTERN.match(value):
+    match = START_DATE_PATTERN.match(value)
+    if not match:
         raise config_error(
             f"The 'start_date' field is {value!r}, which is not a UTC date-time in the form "
             f"YYYY-MM-DDTHH:MM:SSZ. Use that form, {example}."
         )
     try:
-        parsed = datetime.strptime(value, START_DATE_FORMAT).replace(tzinfo=timezone.utc)
+        # datetime() says which part is off ("month must be in 1..12"); strptime would not.
+        parsed = datetime(*(int(part) for part in match.groups()), tzinfo=timezone.utc)
     except ValueError as error:
         raise config_error(
             f"The 'start_date' field is {value!r}, which is not a real date-time ({error}). "
