@@ -14,15 +14,17 @@ from .harness import API_KEY, assert_same_records, catalog, config, expected_rec
 
 SYNCED = ("customers", "activities", "customer_count", "invoices")
 
+# Rates high enough that every kind surely happens in a sync of some forty requests (the
+# sandbox never faults the same request a third time, so every sync can get through).
 FAULTS = {
     "latency": Faults(latency_ms=60),
     "rate_limit": Faults(rate_limit_rps=15),
-    "random_429": Faults(rate_429=0.15),
+    "random_429": Faults(rate_429=0.3),
     "parallel_connections": Faults(max_connections=3, latency_ms=200),
-    "server_errors": Faults(error_rate=0.15),
-    "truncated_bodies": Faults(truncate_rate=0.1),
-    "dropped_connections": Faults(drop_rate=0.1),
-    "invalid_json": Faults(invalid_json_rate=0.1),
+    "server_errors": Faults(error_rate=0.3),
+    "truncated_bodies": Faults(truncate_rate=0.3),
+    "dropped_connections": Faults(drop_rate=0.3),
+    "invalid_json": Faults(invalid_json_rate=0.3),
 }
 INJECTED = {  # the sandbox's counter that proves each fault happened
     "rate_limit": "rate_limit", "random_429": "rate_429", "parallel_connections": "max_connections",
