@@ -25,7 +25,7 @@ from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from . import parallel
-from .base import PAGE_SIZE, PARTITION_WORKERS, ChartmogulStream
+from .base import PAGE_SIZE, PARTITION_WORKERS, ChartmogulStream, unexpected_answer
 from .transport import json_body
 
 WINDOWS = PARTITION_WORKERS  # the first cut; a window of more than a page splits further
@@ -135,7 +135,10 @@ class Activities(ChartmogulStream):
 
     def parse_response(self, response, stream_slice=None, **kwargs) -> Iterable[Mapping[str, Any]]:
         start, end = stream_slice["start"], stream_slice["end"]
-        dated = [(parse_datetime(record[CURSOR_FIELD]), record) for record in self.records_of(response)]
+        try:
+            dated = [(parse_datetime(record[CURSOR_FIELD]), record) for record in self.records_of(response)]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise unexpected_answer(response, "an activity without a valid 'date'") from None
         # Checked here, a whole page before its first record reaches the state.
         if any(later[0] < earlier[0] for earlier, later in zip(dated, dated[1:])):
             self._out_of_order()

@@ -513,3 +513,17 @@ def test_a_window_of_more_than_a_page_splits_and_every_activity_arrives_once(api
     starts = [start for start, _ in windows_asked(api)]
     assert len(starts) == len(set(starts))
     assert s.state == {"date": NOW.isoformat()}
+
+
+@pytest.mark.parametrize("date", [None, "yesterday", 20240101], ids=["missing", "garbage", "not_a_string"])
+def test_an_activity_without_a_valid_date_is_a_clear_error(api, date):
+    served = [activity(0, START + timedelta(hours=1))]
+    if date is None:
+        del served[0]["date"]
+    else:
+        served[0]["date"] = date
+    api.get(URL, json={"entries": served, "has_more": False, "cursor": None})
+
+    with pytest.raises(AirbyteTracedException, match="an activity without a valid 'date'") as raised:
+        read_all(stream())
+    assert "GET /v1/activities" in raised.value.message
