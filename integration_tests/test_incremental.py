@@ -114,3 +114,13 @@ def test_an_interrupted_customers_sync_resumes_from_its_page_cursor(sandbox, dat
     assert second.exit_code == 0, second.stderr
     assert_same_records(first + second.records("customers"), dataset.customers, "customers")
     assert second.states("customers")[-1] == {"__ab_full_refresh_sync_complete": True}
+
+
+def test_a_legacy_state_file_of_older_cdks_is_read(sandbox, dataset):
+    middle = dataset.activities[len(dataset.activities) // 2]["date"]
+    before = datetime.now(timezone.utc)
+    run = run_connector("read", sandbox.url, config(), INCREMENTAL, state={"activities": {"date": middle}})
+    assert run.exit_code == 0, run.stdout[-2000:]
+    since = parse_datetime(middle) - timedelta(days=LOOKBACK)
+    assert_same_records(run.records("activities"),
+                        expected_records(dataset, "activities", config(), since=since, until=before), "activities")

@@ -9,6 +9,7 @@ from airbyte_cdk.models import (
     AirbyteConnectionStatus,
     AirbyteMessage,
     AirbyteStateMessage,
+    AirbyteStateMessageSerializer,
     ConfiguredAirbyteCatalog,
     Status,
 )
@@ -19,7 +20,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from requests.auth import HTTPBasicAuth
 
 from . import sync, transport
-from .config import Settings, parse_config
+from .config import Settings, config_error, parse_config
 from .errors import resolve
 from .streams import ALL_STREAMS
 
@@ -38,6 +39,31 @@ class SourceChartmogul(AbstractSource):
         # with --debug: mask that form too, not only the key itself.
         update_secrets([settings.api_key, *_basic_auth_forms(settings.api_key)])
         return settings
+
+    @classmethod
+    def read_state(cls, state_path: str) -> List[AirbyteStateMessage]:
+        """The per-stream state messages; the legacy forms too, which the CDK 7 no longer reads.
+
+        Legacy: one object keyed by stream name, or messages of type LEGACY carrying it in `data`.
+        """
+        raw = cls._read_json_file(state_path) if state_path else None
+        if not raw:
+            return []
+        if isinstance(raw, dict):
+            raw = [{"type": "LEGACY", "data": raw}]
+        try:
+            messages = []
+            for item in raw:
+                if item.get("type") == "LEGACY" or ("data" in item and "stream" not in item):
+                    messages += [_stream_state(name, value) for name, value in item["data"].items()]
+                else:
+                    messages.append(AirbyteStateMessageSerializer.load(item))
+            return messages
+        except Exception as error:  # whatever the shape, the fix is the same
+            raise config_error(
+                f"The state file is not an Airbyte state ({type(error).__name__}: {error}). Give the "
+                "state messages of a previous sync, or no state to sync from the start."
+            ) from None
 
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
         succeeded, message = self.check_connection(logger, config)
@@ -74,6 +100,12 @@ class SourceChartmogul(AbstractSource):
     ) -> Iterator[AirbyteMessage]:
         streams = {stream.name: stream for stream in self.streams(config)}
         yield from sync.read(logger, streams, catalog, state)
+
+
+def _stream_state(name: str, value: Any) -> AirbyteStateMessage:
+    return AirbyteStateMessageSerializer.load(
+        {"type": "STREAM", "stream": {"stream_descriptor": {"name": name}, "stream_state": value}}
+    )
 
 
 def _basic_auth_forms(api_key: str) -> list[str]:

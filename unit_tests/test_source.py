@@ -306,3 +306,29 @@ def test_a_long_read_logs_records_so_far_per_stream(api, monkeypatch):
     logs = [m.log.message for m in output.logs]
     assert any(message.startswith("Records so far: customers 3") for message in logs), logs
     assert "Records read: customers 3" in logs
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"activities": {"date": "2024-02-14T15:00:00Z"}},
+        [{"type": "LEGACY", "data": {"activities": {"date": "2024-02-14T15:00:00Z"}}}],
+        [{"type": "STREAM", "stream": {"stream_descriptor": {"name": "activities"}, "stream_state": {"date": "2024-02-14T15:00:00Z"}}}],
+    ],
+    ids=["legacy_object", "legacy_messages", "per_stream"],
+)
+def test_state_files_of_every_cdk_generation_are_read_per_stream(tmp_path, content):
+    path = make_file(tmp_path / "state.json", content)
+    messages = SourceChartmogul.read_state(path)
+    assert [(m.stream.stream_descriptor.name, dict(m.stream.stream_state.__dict__)) for m in messages] == [
+        ("activities", {"date": "2024-02-14T15:00:00Z"})
+    ]
+
+
+@pytest.mark.parametrize("content", [{"activities": 5}, [{"type": "STREAM", "stream": {}}], [7]], ids=["number", "no_descriptor", "not_an_object"])
+def test_a_state_file_that_is_not_a_state_is_a_config_error(tmp_path, content):
+    path = make_file(tmp_path / "state.json", content)
+    with pytest.raises(AirbyteTracedException) as raised:
+        SourceChartmogul.read_state(path)
+    assert raised.value.failure_type == FailureType.config_error
+    assert "The state file is not an Airbyte state" in raised.value.message
