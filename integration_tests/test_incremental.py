@@ -124,3 +124,18 @@ def test_a_legacy_state_file_of_older_cdks_is_read(sandbox, dataset):
     since = parse_datetime(middle) - timedelta(days=LOOKBACK)
     assert_same_records(run.records("activities"),
                         expected_records(dataset, "activities", config(), since=since, until=before), "activities")
+
+
+def test_an_interrupted_fan_out_sync_resumes_from_its_parent_page(sandbox, dataset):
+    subscriptions = catalog(["customer_subscriptions"])
+    committed = run_until(sandbox.url, config(), subscriptions,
+                          lambda ms: state_message(ms[-1], "customer_subscriptions")
+                          and "cursor" in ms[-1]["state"]["stream"]["stream_state"])
+    first = records_of(committed, "customer_subscriptions")
+    expected = expected_records(dataset, "customer_subscriptions", config())
+    assert 0 < len(first) < len(expected)
+    state = [m for m in committed if state_message(m, "customer_subscriptions")][-1]["state"]["stream"]["stream_state"]
+    second = run_connector("read", sandbox.url, config(), subscriptions, state=[stream_state("customer_subscriptions", state)])
+    assert second.exit_code == 0, second.stderr
+    assert_same_records(first + second.records("customer_subscriptions"), expected, "customer_subscriptions")
+    assert second.states("customer_subscriptions")[-1] == {"__ab_full_refresh_sync_complete": True}

@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping, MutableMapping, Optional
 import requests
 from airbyte_cdk.models import FailureType, SyncMode
 from airbyte_cdk.sources.streams.http import HttpStream
+from airbyte_cdk.sources.types import StreamSlice
 from airbyte_cdk.sources.utils.schema_helpers import ResourceSchemaLoader
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from requests.auth import HTTPBasicAuth
@@ -133,34 +134,37 @@ class FanOutStream(CursorStream, ABC):
     """One cursor-paged request chain per parent record, up to PARTITION_WORKERS at once.
 
     Each record gains the parent's key under `parent_key_name`. Records come out parent by
-    parent, in the parent's order.
+    parent, in the parent's order, one page of parents at a time. The state after each page of
+    parents is the parent stream's cursor to the next page: an interrupted sync resumes there
+    (resumable full refresh, through the CDK's own reader, one page of parents a slice).
     """
 
     parent_key_name: str
     parent_key = "uuid"
-    # A substream to the CDK: one final state when done, no page checkpoints (there is no
-    # single cursor to resume from across parents read in parallel).
-    has_multiple_slices = True
 
-    def parent_records(self) -> Iterable[Mapping[str, Any]]:
+    def parent_stream(self) -> CursorStream:
         raise NotImplementedError
 
     def read_records(self, sync_mode, cursor_field=None, stream_slice=None, stream_state=None):
         def read_one(parent_key: str):
             return HttpStream.read_records(self, SyncMode.full_refresh, stream_slice={self.parent_key_name: parent_key})
 
-        keys = (parent[self.parent_key] for parent in self.parent_records())
-        yield from parallel.ordered(keys, read_one, PARTITION_WORKERS)
+        parent = self.parent_stream()
+        # The slice is this stream's state: the parent's page cursor, or nothing at the start.
+        page = StreamSlice(partition={}, cursor_slice=dict(stream_slice or {}))
+        parents = list(parent.read_records(SyncMode.full_refresh, stream_slice=page))  # one page
+        yield from parallel.ordered([p[self.parent_key] for p in parents], read_one, PARTITION_WORKERS)
+        self._state = parent.state  # the next page's cursor, or that the parents are done
+
+    @property
+    def state(self) -> MutableMapping[str, Any]:
+        return getattr(self, "_state", {})
+
+    @state.setter
+    def state(self, value: MutableMapping[str, Any]) -> None:
+        self._state = value
 
     def parse_response(self, response, stream_slice=None, **kwargs):
         key = stream_slice[self.parent_key_name]
         for record in super().parse_response(response, **kwargs):
             yield {**record, self.parent_key_name: key}
-
-
-def read_all(stream: ChartmogulStream) -> Iterable[Mapping[str, Any]]:
-    """Every record of a stream, all pages, without state: for parents of fan-out streams."""
-    for record in stream.read_only_records():
-        if isinstance(record, Mapping):
-            yield record
-

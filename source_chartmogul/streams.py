@@ -3,10 +3,8 @@
 References: https://dev.chartmogul.com/reference and ../shared/docs/chartmogul-api.md (§ numbers).
 """
 
-from typing import Iterable, Mapping
-
 from .activities import Activities
-from .base import CursorStream, FanOutStream, MetricsStream, ObjectStream, UnpagedStream, read_all
+from .base import CursorStream, FanOutStream, MetricsStream, ObjectStream, UnpagedStream
 
 
 class Customers(CursorStream):
@@ -95,8 +93,8 @@ class PlanGroupPlans(FanOutStream):
     def path(self, stream_slice=None, **kwargs) -> str:
         return f"plan_groups/{stream_slice['plan_group_uuid']}/plans"
 
-    def parent_records(self) -> Iterable[Mapping]:
-        return read_all(PlanGroups(self.settings))
+    def parent_stream(self) -> CursorStream:
+        return PlanGroups(self.settings)
 
 
 class Invoices(CursorStream):
@@ -132,8 +130,8 @@ class CustomerSubscriptions(FanOutStream):
     def path(self, stream_slice=None, **kwargs) -> str:
         return f"customers/{stream_slice['customer_uuid']}/subscriptions"
 
-    def parent_records(self) -> Iterable[Mapping]:
-        return read_all(Customers(self.settings))
+    def parent_stream(self) -> CursorStream:
+        return Customers(self.settings)
 
 
 class Contacts(CursorStream):
