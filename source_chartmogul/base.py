@@ -24,7 +24,7 @@ from requests.auth import HTTPBasicAuth
 
 from . import parallel, transport
 from .config import Settings
-from .errors import ChartmogulErrorHandler, api_message
+from .errors import ChartmogulErrorHandler, skipped
 from .transport import describe_request, json_body
 
 PAGE_SIZE = 200  # the API's maximum; larger values are clamped to it (§4.1)
@@ -67,10 +67,7 @@ class ChartmogulStream(HttpStream, ABC):
 
     def parse_response(self, response: requests.Response, **kwargs) -> Iterable[Mapping[str, Any]]:
         if response.status_code == 404:  # only reaches here when ignore_not_found
-            self.logger.warning(
-                f"Skipped {describe_request(response.request)}: ChartMogul answered 404 "
-                f"({api_message(response)}), so it was deleted during the sync."
-            )
+            self.logger.warning(skipped(response))
             return []
         return self.records_of(response)
 

@@ -40,6 +40,14 @@ def api_message(response: requests.Response) -> str:
     return orjson.dumps(body).decode()[:300]
 
 
+def skipped(response: requests.Response) -> str:
+    """Why a 404 of a record listed moments before is skipped rather than failed."""
+    return (
+        f"Skipped {describe_request(response.request)}: ChartMogul answered 404 "
+        f"({api_message(response)}); the record was deleted during the sync."
+    )
+
+
 def resolve(response_or_error: Union[requests.Response, Exception, None]) -> ErrorResolution:
     if isinstance(response_or_error, requests.Response):
         return _resolve_response(response_or_error)
@@ -88,9 +96,8 @@ def _fail(failure_type: FailureType, message: str) -> ErrorResolution:
 class ChartmogulErrorHandler(ErrorHandler):
     """Retries are the transport's; this only decides what a final answer means."""
 
-    def __init__(self, ignore_not_found: bool = False, logger=None):
+    def __init__(self, ignore_not_found: bool = False):
         self._ignore_not_found = ignore_not_found
-        self._logger = logger
 
     @property
     def max_retries(self) -> Optional[int]:
@@ -106,11 +113,5 @@ class ChartmogulErrorHandler(ErrorHandler):
             and isinstance(response_or_error, requests.Response)
             and response_or_error.status_code == 404
         ):
-            return ErrorResolution(
-                response_action=ResponseAction.IGNORE,
-                error_message=(
-                    f"Skipped {describe_request(response_or_error.request)}: ChartMogul answered 404 "
-                    f"({api_message(response_or_error)}); the record was deleted during the sync."
-                ),
-            )
+            return ErrorResolution(response_action=ResponseAction.IGNORE, error_message=skipped(response_or_error))
         return resolve(response_or_error)

@@ -55,9 +55,12 @@ class _Schedule:
     def add(self, keys: list, after: Optional["_Partition"] = None) -> None:
         with self.changed:
             partitions = [_Partition(key, self) for key in keys]
-            index = 0 if after is None or after is self.head else self.pending.index(after) + 1
             if after is None:
-                index = len(self.pending)
+                index = len(self.pending)  # from the caller's list: at the end
+            elif after is self.head:
+                index = 0  # spawned by the partition being emitted: next in line
+            else:
+                index = self.pending.index(after) + 1
             for offset, partition in enumerate(partitions):
                 self.pending.insert(index + offset, partition)
             self.changed.notify_all()
