@@ -2,7 +2,7 @@
 
 import base64
 import logging
-from typing import Any, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Iterator, List, Mapping, Optional, Tuple, Union
 
 import requests
 from airbyte_cdk.models import (
@@ -98,8 +98,23 @@ class SourceChartmogul(AbstractSource):
         catalog: ConfiguredAirbyteCatalog,
         state: Optional[List[AirbyteStateMessage]] = None,
     ) -> Iterator[AirbyteMessage]:
+        """The CDK's interface (its standard tests, anything that runs the source in-process)."""
+        for item in self.read_batches(logger, config, catalog, state):
+            if isinstance(item, sync.Records):
+                yield from item.messages()
+            else:
+                yield item
+
+    def read_batches(
+        self,
+        logger: logging.Logger,
+        config: Mapping[str, Any],
+        catalog: ConfiguredAirbyteCatalog,
+        state: Optional[List[AirbyteStateMessage]] = None,
+    ) -> Iterator[Union[AirbyteMessage, sync.Records]]:
+        """The read itself; records in batches, which the command line writes without messages."""
         streams = {stream.name: stream for stream in self.streams(config)}
-        yield from sync.read(logger, streams, catalog, state)
+        return sync.read(logger, streams, catalog, state)
 
 
 def _stream_state(name: str, value: Any) -> AirbyteStateMessage:

@@ -6,6 +6,10 @@ transport.py whatever the number of threads) and its messages are handed to the 
 the order each stream produced them. Each stream keeps what the CDK gives it: its state,
 checkpoints and resumable full refresh.
 
+Records travel in batches (`Records`), not one message each: the command line writes them
+straight out (run.py), and `SourceChartmogul.read`, the CDK's interface, turns them into
+record messages.
+
 Failures: a stream that fails is marked INCOMPLETE with one error trace; a configuration
 error (a rejected key) stops every other stream at once, so a revoked key gives one clear
 error, not one per stream. The read then raises, so the run exits non-zero: a partial sync
@@ -18,7 +22,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterator, List, Mapping, Optional
+from typing import Any, Iterator, List, Mapping, Optional, Union
 
 from airbyte_cdk.models import (
     AirbyteMessage,
@@ -45,6 +49,22 @@ PROGRESS_EVERY_SECONDS = 30.0
 
 
 @dataclass
+class Records:
+    """Records of one stream, in order, read at about `emitted_at` (ms since the epoch)."""
+
+    stream: str
+    data: List[Mapping[str, Any]]
+    emitted_at: int
+
+    def messages(self) -> Iterator[AirbyteMessage]:
+        for data in self.data:
+            yield AirbyteMessage(
+                type=Type.RECORD,
+                record=AirbyteRecordMessage(stream=self.stream, data=data, emitted_at=self.emitted_at),
+            )
+
+
+@dataclass
 class _Finished:
     stream: ConfiguredAirbyteStream
     error: Optional[BaseException] = None
@@ -59,8 +79,8 @@ def read(
     streams: Mapping[str, Stream],
     catalog: ConfiguredAirbyteCatalog,
     state: Optional[List[AirbyteStateMessage]],
-) -> Iterator[AirbyteMessage]:
-    outbox: queue.Queue = queue.Queue(maxsize=20)  # batches
+) -> Iterator[Union[AirbyteMessage, Records]]:
+    outbox: queue.Queue = queue.Queue(maxsize=20)  # Records, other messages, _Finished
     stop = threading.Event()
     failures: list[tuple[str, AirbyteTracedException]] = []
     progress = _Progress(logger)
@@ -82,16 +102,23 @@ def read(
             stream = streams.get(configured.stream.name)
             if stream is None:
                 raise _unknown_stream(configured.stream.name)
-            batch: list[AirbyteMessage] = []
-            for message in _read_stream(logger, stream, configured, state):
-                batch.append(message)
-                # Hand records over in batches (a queue hop costs as much as a record); anything
-                # else (state, status) at once, with the records before it.
-                if len(batch) >= BATCH or message.type != Type.RECORD:
-                    put(batch)
+            name = configured.stream.name
+            batch: list = []
+            # Records go in batches (a queue hop costs as much as a record); anything else
+            # (state, status) at once, after the records before it.
+            for item in _read_stream(logger, stream, configured, state):
+                if isinstance(item, AirbyteMessage):
+                    if batch:
+                        put(Records(name, batch, int(time.time() * 1000)))
+                        batch = []
+                    put(item)
+                    continue
+                batch.append(item)
+                if len(batch) >= BATCH:
+                    put(Records(name, batch, int(time.time() * 1000)))
                     batch = []
             if batch:
-                put(batch)
+                put(Records(name, batch, int(time.time() * 1000)))
             put(_Finished(configured))
         except BaseException as error:
             put(_Finished(configured, error))
@@ -107,8 +134,9 @@ def read(
                 remaining -= 1
                 yield from _finish(logger, item, stop, failures)
                 continue
-            progress.count(item)
-            yield from item
+            if isinstance(item, Records):
+                progress.count(item)
+            yield item
     finally:
         stop.set()
         pool.shutdown(wait=False, cancel_futures=True)
@@ -133,18 +161,11 @@ def _read_stream(
     stream.state = stream_state
     yield status_message(configured.stream, AirbyteStreamStatus.STARTED)
     running = False
-    records = stream.read(configured, logger, DebugSliceLogger(), stream_state, state_manager, InternalConfig())
-    for item in records:
-        if isinstance(item, AirbyteMessage):
-            yield item
-            continue
-        if not running:
+    for item in stream.read(configured, logger, DebugSliceLogger(), stream_state, state_manager, InternalConfig()):
+        if not running and not isinstance(item, AirbyteMessage):
             running = True
             yield status_message(configured.stream, AirbyteStreamStatus.RUNNING)
-        yield AirbyteMessage(
-            type=Type.RECORD,
-            record=AirbyteRecordMessage(stream=name, data=item, emitted_at=int(time.time() * 1000)),
-        )
+        yield item  # a record's data, or a message (state)
     yield status_message(configured.stream, AirbyteStreamStatus.COMPLETE)
 
 
@@ -217,10 +238,8 @@ class _Progress:
         self._counts: dict[str, int] = {}
         self._next = time.monotonic() + PROGRESS_EVERY_SECONDS
 
-    def count(self, messages: list[AirbyteMessage]) -> None:
-        for message in messages:
-            if message.type == Type.RECORD:
-                self._counts[message.record.stream] = self._counts.get(message.record.stream, 0) + 1
+    def count(self, records: Records) -> None:
+        self._counts[records.stream] = self._counts.get(records.stream, 0) + len(records.data)
         if time.monotonic() >= self._next:
             self.report()
 

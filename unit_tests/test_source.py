@@ -12,6 +12,8 @@ import requests
 import requests_mock
 from airbyte_cdk.logger import AirbyteLogFormatter
 from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer, FailureType, Status
+from airbyte_cdk.entrypoint import AirbyteEntrypoint
+from airbyte_cdk.test import entrypoint_wrapper
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, _run_command, make_file
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
@@ -19,6 +21,7 @@ from source_chartmogul import source as source_module
 from source_chartmogul import run as run_module
 from source_chartmogul.config import parse_config
 from source_chartmogul.source import SourceChartmogul
+from source_chartmogul.sync import Records
 from unit_tests.conftest import (
     API_KEY,
     BASE_URL,
@@ -51,9 +54,16 @@ def run_check(config=CONFIG) -> EntrypointOutput:
 
 
 def run_read(configured_catalog, config=CONFIG, debug=False) -> EntrypointOutput:
+    """A read through the CDK's AirbyteEntrypoint and SourceChartmogul.read: one message per record."""
     with tempfile.TemporaryDirectory() as tmp:
         args = ["read", *files(tmp, config, configured_catalog)] + (["--debug"] if debug else [])
         return _run_command(SourceChartmogul(), args)
+
+
+def run_cli_read(configured_catalog, monkeypatch, config=CONFIG) -> EntrypointOutput:
+    """The same read through the command line's entrypoint (run.py), which writes records itself."""
+    monkeypatch.setattr(entrypoint_wrapper, "AirbyteEntrypoint", run_module.Entrypoint)
+    return run_read(configured_catalog, config)
 
 
 def connection_status(output):
@@ -332,3 +342,55 @@ def test_a_state_file_that_is_not_a_state_is_a_config_error(tmp_path, content):
         SourceChartmogul.read_state(path)
     assert raised.value.failure_type == FailureType.config_error
     assert "The state file is not an Airbyte state" in raised.value.message
+
+
+# --- the command line's own record writing (run.py) -----------------------------------------------
+
+
+def test_record_lines_are_the_cdk_s_record_messages_but_keep_nulls():
+    plain = {"uuid": "cus_1", "mrr": 1200, "attributes": {"tags": ["a"], "custom": {"x": None}}, "name": "Zoë \u2603"}
+    with_null = {"uuid": "cus_2", "owner": None}
+
+    lines = list(run_module.record_lines(Records("customers", [plain, with_null], 1700000000123)))
+
+    cdk = [AirbyteEntrypoint.airbyte_message_to_string(m) for m in Records("customers", [plain], 1700000000123).messages()]
+    assert lines[0] == cdk[0]  # byte for byte
+    assert orjson.loads(lines[1]) == {
+        "type": "RECORD",
+        "record": {"stream": "customers", "data": {"uuid": "cus_2", "owner": None}, "emitted_at": 1700000000123},
+    }
+
+
+def test_cli_read_gives_the_messages_of_the_cdk_s_read(api, monkeypatch):
+    """Records, states with their record counts, statuses: the same, whichever entrypoint writes them."""
+    customers = [{"id": n, "uuid": f"cus_{n}", "owner": None if n % 2 else "x"} for n in range(450)]
+    api.get(BASE_URL + "/v1/customers", [
+        {"json": page(customers[:200], cursor="c1", has_more=True)},
+        {"json": page(customers[200:400], cursor="c2", has_more=True)},
+        {"json": page(customers[400:], cursor="c3", has_more=False)},
+    ] * 2)
+    api.get(BASE_URL + "/v1/account", json={"name": "Example Test Company", "currency": "EUR"})
+    names = ("customers", "account")
+
+    def comparable(output):
+        kept = []
+        for message in output.get_message_iterator():
+            if message.type.value == "RECORD":
+                kept.append(("RECORD", message.record.stream, {k: v for k, v in message.record.data.items() if v is not None}))
+            elif message.type.value == "STATE":
+                stream = message.state.stream
+                kept.append(("STATE", stream.stream_descriptor.name, stream.stream_state.__dict__,
+                             message.state.sourceStats.recordCount))
+            elif message.type.value == "TRACE" and message.trace.stream_status:
+                kept.append(("STATUS", message.trace.stream_status.stream_descriptor.name,
+                             message.trace.stream_status.status.value))
+        return sorted(kept, key=lambda item: item[1])  # streams interleave differently run to run
+
+    cdk = run_read(catalog(*names))
+    cli = run_cli_read(catalog(*names), monkeypatch)
+
+    assert cli.errors == [] and cdk.errors == []
+    assert comparable(cli) == comparable(cdk)
+    assert records_of(cli, "customers") == customers  # nulls and all
+    counts = [m.state.sourceStats.recordCount for m in cli.state_messages if m.state.stream.stream_descriptor.name == "customers"]
+    assert counts == [200.0, 200.0, 50.0]
