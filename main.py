@@ -1,4 +1,4 @@
-from source_chartmogul.run import run
+from source_chartmogul.run import main
 
 if __name__ == "__main__":
-    run()
+    main()

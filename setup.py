@@ -2,6 +2,7 @@ from setuptools import find_packages, setup
 
 MAIN_REQUIREMENTS = [
     "airbyte-cdk==7.39.1",
+    "orjson==3.13.0",  # also the CDK's; imported directly to parse answers and write records
     "requests==2.34.2",
 ]
 
@@ -20,5 +21,5 @@ setup(
     install_requires=MAIN_REQUIREMENTS,
     package_data={"source_chartmogul": ["spec.yaml", "schemas/*.json"]},
     extras_require={"tests": TEST_REQUIREMENTS},
-    entry_points={"console_scripts": ["source-chartmogul=source_chartmogul.run:run"]},
+    entry_points={"console_scripts": ["source-chartmogul=source_chartmogul.run:main"]},
 )

@@ -120,8 +120,8 @@ def test_the_image_runs_main_py_which_runs_the_console_script():
     assert {"setup.py", "main.py", "source_chartmogul"} <= copied
     assert "pip install" in " ".join(instruction("RUN"))
     # main.py and `source-chartmogul` (what PyAirbyte runs) must be the same program.
-    assert "from source_chartmogul.run import run" in (ROOT / "main.py").read_text()
-    assert "source-chartmogul=source_chartmogul.run:run" in (ROOT / "setup.py").read_text()
+    assert "from source_chartmogul.run import main" in (ROOT / "main.py").read_text()
+    assert "source-chartmogul=source_chartmogul.run:main" in (ROOT / "setup.py").read_text()
 
 
 def test_allowed_hosts_cover_the_default_api(metadata):
@@ -190,4 +190,4 @@ def test_the_wheel_built_from_what_the_image_copies_holds_spec_and_schemas(tmp_p
     shipped_schemas = {Path(n).stem for n in names if n.startswith("source_chartmogul/schemas/") and n.endswith(".json")}
     assert shipped_schemas == {path.stem for path in (PACKAGE / "schemas").glob("*.json")}
     assert stream_names <= shipped_schemas, f"streams without a schema in the wheel: {stream_names - shipped_schemas}"
-    assert "source-chartmogul = source_chartmogul.run:run" in entry_points
+    assert "source-chartmogul = source_chartmogul.run:main" in entry_points
