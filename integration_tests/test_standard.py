@@ -25,7 +25,7 @@ from source_chartmogul.source import SourceChartmogul
 from .harness import API_KEY
 
 CONNECTOR_NAME = "source-chartmogul"
-# The sandbox does not rate-limit; the production pace (35/s) would only slow these reads down.
+# The sandbox does not rate-limit; the production pace would only slow these reads down.
 SANDBOX_REQUESTS_PER_SECOND = "1000"
 
 # The image tests run `check` and `read` inside the container with `docker run`, which passes

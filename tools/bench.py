@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `sandbox` lives beside the connector, not in the venv
 
 from sandbox import DEFAULT_API_KEY, Faults, Sandbox, build_dataset  # noqa: E402
+from source_chartmogul.config import DEFAULT_REQUESTS_PER_SECOND  # noqa: E402
 
 WORK = ROOT / ".bench"
 SEED = 7
@@ -413,7 +414,7 @@ def run_scenario(scenario: Scenario, host) -> None:
         if not catalog.exists():
             catalog = discover_catalog(url)
         for rate in scenario.connector_rates:
-            pacing = "pacing off" if rate == UNPACED else "default pacing, 35 req/s"
+            pacing = "pacing off" if rate == UNPACED else f"default pacing, {DEFAULT_REQUESTS_PER_SECOND:g} req/s"
             run = run_connector(f"connector: main.py read, {pacing}", url, rate, scenario, sandbox, catalog)
             scenario.runs.append(run)
             print(f"  {_line(run)}", flush=True)

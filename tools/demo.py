@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from source_chartmogul.config import DEFAULT_REQUESTS_PER_SECOND
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".demo"
 API_KEY = "sandbox-api-key-0123456789abcdef"
@@ -96,7 +98,7 @@ def read_summary(messages) -> None:
                 started[name] = at
             elif status["status"] in ("COMPLETE", "INCOMPLETE"):
                 finished[name] = (at, status["status"])
-    print(f"read      {sum(counts.values())} records in {total:.1f} s, paced at 35 requests/s as against the real API")
+    print(f"read      {sum(counts.values())} records in {total:.1f} s, paced at {DEFAULT_REQUESTS_PER_SECOND:g} requests/s as against the real API")
     print("          (customer_subscriptions costs a request per customer, hence its time)\n")
     print(f"  {'stream':<26}{'records':>9}{'seconds':>9}  status")
     for name in sorted(finished):
