@@ -11,9 +11,10 @@ GET /v1/activities (https://dev.chartmogul.com/reference/activities/list, chartm
   so a record lands in exactly one window either way.
 * ChartMogul can change or remove activities after the fact, and some are dated in the
   future: a read with state starts `lookback_days` before it, and never reads past now.
-* The state says "every activity before this date-time was read": it advances to each
-  record's date while dates ascend (they do, §6), and to each window's end when the window is
-  done; should ChartMogul ever serve them out of order, only the latter.
+* The state says "every activity before this date-time was read": it advances to the last
+  date of each page once the page's records are out, while dates ascend (they do, §6), and to
+  each window's end when the window is done; should ChartMogul ever serve them out of order,
+  only the latter.
 """
 
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ class Activities(ChartmogulStream):
         super().__init__(settings)
         self._now = now
         self._cursor: Optional[datetime] = None
+        self._state: MutableMapping[str, Any] = {}
         self._in_order = True
 
     def path(self, **kwargs) -> str:
@@ -65,11 +67,15 @@ class Activities(ChartmogulStream):
 
     @property
     def state(self) -> MutableMapping[str, Any]:
-        return {CURSOR_FIELD: self._cursor.isoformat()} if self._cursor else {}
+        return self._state  # the CDK asks after every record: formatted once per change
 
     @state.setter
     def state(self, value: Mapping[str, Any]) -> None:
-        self._cursor = read_state(value)
+        self._set_cursor(read_state(value))
+
+    def _set_cursor(self, value: Optional[datetime]) -> None:
+        self._cursor = value
+        self._state = {CURSOR_FIELD: value.isoformat()} if value else {}
 
     def read_records(self, sync_mode, cursor_field=None, stream_slice=None, stream_state=None):
         now = self.now.replace(microsecond=0)
@@ -77,7 +83,7 @@ class Activities(ChartmogulStream):
         self._in_order = True
         if self._cursor and self._cursor > now:
             self.logger.warning(f"The saved state {self._cursor.isoformat()} is in the future; reading up to now.")
-            self._cursor = now
+            self._set_cursor(now)
         if sync_mode == SyncMode.incremental and self._cursor:
             start = max(start, self._cursor - timedelta(days=self.settings.lookback_days))
         windows = list(_windows(start.replace(microsecond=0), now))
@@ -91,16 +97,16 @@ class Activities(ChartmogulStream):
 
         previous = None
         for item in parallel.ordered(windows, read_window, PARTITION_WORKERS):
-            if isinstance(item, _WindowDone):
+            if isinstance(item, _PageDone):  # the page's records are out
+                if previous is not None and item.first < previous:
+                    self._out_of_order()
+                previous = item.last
+                if self._in_order:
+                    self._advance(item.last)
+            elif isinstance(item, _WindowDone):
                 self._advance(item.end)  # the whole window is out: the state may pass it
-                continue
-            date = parse_datetime(item[CURSOR_FIELD])
-            if previous is not None and date < previous:
-                self._out_of_order()
-            previous = date
-            if self._in_order:
-                self._advance(date)
-            yield item
+            else:
+                yield item
 
     def _out_of_order(self) -> None:
         if self._in_order:
@@ -112,7 +118,7 @@ class Activities(ChartmogulStream):
 
     def _advance(self, value: datetime) -> None:
         if self._cursor is None or value > self._cursor:
-            self._cursor = value
+            self._set_cursor(value)
 
     def request_params(self, stream_state=None, stream_slice=None, next_page_token=None) -> MutableMapping[str, Any]:
         params = {
@@ -145,7 +151,11 @@ class Activities(ChartmogulStream):
         if stream_slice.pop("first_page", False) and json_body(response).get("has_more"):
             end = self._maybe_split(stream_slice, dated) or end
             response.chartmogul_split = "split_at" in stream_slice
-        return [record for date, record in dated if start <= date < end]
+        kept = [(date, record) for date, record in dated if start <= date < end]
+        if not kept:
+            return []
+        # Dates are parsed once, here; what the state needs of them follows the page's records.
+        return [record for _, record in kept] + [_PageDone(kept[0][0], kept[-1][0])]
 
     def _maybe_split(self, window: dict, dated: list) -> Optional[datetime]:
         """A window with more than a page: hand the rest of it to several readers at once.
@@ -170,6 +180,12 @@ def _split(start: datetime, end: datetime, parts: int) -> list:
     size = timedelta(seconds=max(1, (end - start).total_seconds() // parts))
     bounds = [min(start + size * i, end) for i in range(parts)] + [end]
     return [{"start": a, "end": b, "first_page": False} for a, b in zip(bounds, bounds[1:]) if a < b]
+
+
+@dataclass(frozen=True)
+class _PageDone:
+    first: datetime
+    last: datetime
 
 
 @dataclass(frozen=True)

@@ -527,3 +527,20 @@ def test_an_activity_without_a_valid_date_is_a_clear_error(api, date):
     with pytest.raises(AirbyteTracedException, match="an activity without a valid 'date'") as raised:
         read_all(stream())
     assert "GET /v1/activities" in raised.value.message
+
+
+def test_the_state_reaches_each_page_s_last_date_once_its_records_are_out(api):
+    """Not only window ends: within one window of several pages the state follows page by page."""
+    start = NOW - timedelta(hours=12)  # shorter than the shortest window: one window
+    served = [activity(i, start + timedelta(seconds=30 * i)) for i in range(1000)]
+    serve(api, served, page_size=200)
+    s = stream(start_date=start.strftime(API_FORMAT))
+
+    seen = []
+    for record in s.read_records(SyncMode.incremental):
+        seen.append(record)
+        state = a.parse_datetime(s.state["date"]) if s.state else None
+        assert state is None or state <= a.parse_datetime(record["date"])  # never ahead
+        if len(seen) > 201:  # never more than a page behind
+            assert state >= a.parse_datetime(seen[-202]["date"]), len(seen)
+    assert [r["uuid"] for r in seen] == [r["uuid"] for r in served]
