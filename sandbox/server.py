@@ -671,6 +671,12 @@ class Sandbox:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
+    def warm(self) -> None:
+        """Builds the indexes the first requests would otherwise build (by uuid, for activities'
+        cursors; the metrics' running sums), so that the first reader does not pay for them."""
+        activities_by_uuid(self.dataset)
+        self.dataset._metrics_index()
+
     # -- observation -----------------------------------------------------------------------------
 
     @property

@@ -429,3 +429,12 @@ def test_pages_are_served_fast(sandbox, session):
     for _ in range(20):
         assert len(get(session, sandbox, "/v1/activities", per_page=200).json()["entries"]) == 200
     assert (time.perf_counter() - began) / 20 < 0.02  # > 10,000 records/s with room to spare
+
+
+def test_warm_builds_the_lazy_indexes_before_the_first_request():
+    dataset = build_dataset(seed=3, customers=20, activities=200)
+    sandbox = Sandbox(dataset)
+
+    sandbox.warm()
+
+    assert {"activities_by_uuid", "metrics"} <= set(dataset._cache)
