@@ -8,6 +8,7 @@ The CDK's entrypoint, with two changes:
   other message, and every other command, goes the CDK's way.
 """
 
+import ctypes
 import logging
 import os
 import sys
@@ -100,6 +101,26 @@ def launch(args: list[str]) -> None:
             print(f"{message}\n", end="")
 
 
+# mallopt's parameter for the number of malloc arenas (glibc's malloc.h).
+M_ARENA_MAX = -8
+
+
+def fewer_malloc_arenas() -> None:
+    """Two malloc arenas for the whole process instead of glibc's up to eight per core.
+
+    Each thread that allocates while another does gets an arena of its own, and memory freed in
+    one stays there: with a dozen reader threads the peak memory grew with the data (measured:
+    156-181 MB for 300,000 activities, 131-138 MB with two arenas; 115-125 MB for 50,000). Left
+    alone when MALLOC_ARENA_MAX is set, and where there is no glibc.
+    """
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    try:
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, 2)
+    except (OSError, AttributeError):
+        pass
+
+
 def main() -> None:
     """main.py and the `source-chartmogul` command: `run`, then leave at once.
 
@@ -108,6 +129,7 @@ def main() -> None:
     another stream failed the sync, and unloading the CDK's thousand modules (a quarter of a
     second). An unexpected exception still takes Python's usual way out, traceback and all.
     """
+    fewer_malloc_arenas()  # before any thread starts
     try:
         run()
         code = 0
