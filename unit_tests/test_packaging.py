@@ -88,6 +88,8 @@ def test_one_version_everywhere(metadata):
     version = setup_field("version")
     assert metadata["dockerImageTag"] == version
     assert labels()["io.airbyte.version"] == version
+    changelog = (ROOT / "docs" / "chartmogul.md").read_text().split("## Changelog", 1)[1]
+    assert re.search(r"^\| (\d+\.\d+\.\d+) \|", changelog, re.M).group(1) == version, "the changelog's newest row"
 
 
 def test_one_image_name_everywhere(metadata):
@@ -149,15 +151,17 @@ def test_it_is_the_published_chartmogul_connector(metadata):
 
 def test_a_major_version_declares_its_breaking_change(metadata, stream_names):
     version = metadata["dockerImageTag"]
-    if not version.endswith(".0.0"):
-        return
-    change = metadata["releases"]["breakingChanges"][version]
-    assert change["message"].strip()
-    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", change["upgradeDeadline"])
-    for scope in change.get("scopedImpact", []):
-        assert scope["scopeType"] == "stream"
-        unknown = set(scope["impactedScopes"]) - stream_names
-        assert not unknown, f"the breaking change names streams the connector does not have: {unknown}"
+    changes = metadata["releases"]["breakingChanges"]
+    if version.endswith(".0.0"):
+        assert version in changes
+    assert changes, "2.0.0 is a breaking change from the 1.x connector"
+    for change in changes.values():
+        assert change["message"].strip()
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", change["upgradeDeadline"])
+        for scope in change.get("scopedImpact", []):
+            assert scope["scopeType"] == "stream"
+            unknown = set(scope["impactedScopes"]) - stream_names
+            assert not unknown, f"the breaking change names streams the connector does not have: {unknown}"
 
 
 def test_the_wheel_built_from_what_the_image_copies_holds_spec_and_schemas(tmp_path, stream_names):
