@@ -97,8 +97,9 @@ def launch(args: list[str]) -> None:
     entrypoint = Entrypoint(SourceChartmogul())
     parsed_args = entrypoint.parse_args(args)
     with PRINT_BUFFER:
+        write = sys.stdout.write  # one call a message (print makes two: the text, then its end)
         for message in entrypoint.run(parsed_args):
-            print(f"{message}\n", end="")
+            write(f"{message}\n")
 
 
 # mallopt's parameter for the number of malloc arenas (glibc's malloc.h).
