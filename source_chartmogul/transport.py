@@ -21,6 +21,7 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator, Optional
@@ -50,12 +51,21 @@ class RetriesExhausted(requests.exceptions.RequestException):
 
 
 class Pacer:
-    """Spaces requests evenly under a rate and caps how many are in flight at once."""
+    """Spaces requests evenly under a rate and caps how many are in flight at once.
 
-    def __init__(self, rate: float, max_parallel: int = MAX_PARALLEL_REQUESTS):
+    Even spacing alone is not enough: a thread whose turn has come may send late (it waits for
+    the GIL while others parse pages), and then together with the next one. So each request
+    also waits, at the moment it goes, until the last `window` seconds hold fewer than
+    rate * window + 1 requests: however threads are scheduled, no second sends more.
+    """
+
+    def __init__(self, rate: float, max_parallel: int = MAX_PARALLEL_REQUESTS, window: float = 1.0):
         self.max_parallel = max_parallel
         self._interval = 1.0 / rate
         self._next_start = 0.0
+        self._window = window
+        self._window_cap = int(rate * window) + 1
+        self._sent: deque[float] = deque()
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_parallel)
 
@@ -68,7 +78,20 @@ class Pacer:
                 self._next_start = start + self._interval
             if start > now:
                 time.sleep(start - now)
+            self._enter_window()
             yield
+
+    def _enter_window(self) -> None:
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                while self._sent and self._sent[0] <= now - self._window:
+                    self._sent.popleft()
+                if len(self._sent) < self._window_cap:
+                    self._sent.append(now)
+                    return
+                wait = self._sent[0] + self._window - now
+            time.sleep(wait)
 
     def hold(self, seconds: float) -> None:
         """After a 429 every thread waits, not only the one that drew it."""

@@ -47,6 +47,30 @@ def test_pacer_keeps_to_its_rate_from_one_thread():
     assert entries[-1] - begin < 19 / rate + 0.5
 
 
+def test_late_senders_never_put_more_than_rate_plus_one_requests_in_a_window():
+    """Threads that send late (waiting for the GIL) and then all at once are held back at the
+    moment they go: no window holds more than rate * window + 1 requests."""
+    pacer = Pacer(rate=50.0, window=0.2)  # at most 11 in any 0.2 s
+    sent = []
+    lock = threading.Lock()
+
+    def late_sender():
+        pacer._enter_window()  # the moment of sending, as slot() reaches it after a late wake-up
+        with lock:
+            sent.append(time.monotonic())
+
+    threads = [threading.Thread(target=late_sender) for _ in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+
+    sent.sort()
+    assert len(sent) == 30
+    most = max(sum(1 for other in sent[i:] if other < moment + 0.2) for i, moment in enumerate(sent))
+    assert most == 11
+
+
 def test_pacer_keeps_to_its_rate_across_threads():
     rate = 200.0
     pacer = Pacer(rate=rate, max_parallel=8)
