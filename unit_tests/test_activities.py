@@ -136,6 +136,14 @@ def test_windows_cover_the_range_without_gaps_or_overlaps(start, end):
     assert all(w["start"] < w["end"] for w in windows)
 
 
+@pytest.mark.parametrize("seconds", [WINDOWS * 86400 * 3 + 5, WINDOWS * 86400 * 100 + WINDOWS - 1, 365 * 86400 * 11 + 4321])
+def test_a_long_range_is_cut_into_exactly_windows_windows_without_a_sliver(seconds):
+    windows = list(a._windows(NOW - timedelta(seconds=seconds), NOW))
+
+    assert len(windows) == WINDOWS
+    assert windows[-1]["end"] == NOW
+
+
 def test_no_window_when_there_is_nothing_to_read():
     assert list(a._windows(NOW, NOW)) == []
     assert list(a._windows(NOW + timedelta(days=1), NOW)) == []
