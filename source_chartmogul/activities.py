@@ -33,6 +33,9 @@ from .transport import json_body
 WINDOWS = PARTITION_WORKERS  # the first cut; a window of more than a page splits further
 MIN_WINDOW = timedelta(days=1)
 PAGES_PER_PART = 6
+# Twice the readers: the busiest, most recent window is read last, and its parts should be
+# short, so that the sync does not end with a few readers walking long chains.
+MAX_PARTS = 2 * PARTITION_WORKERS
 CURSOR_FIELD = "date"
 
 
@@ -162,7 +165,7 @@ class Activities(ChartmogulStream):
         """A window with more than a page: hand the rest of it to several readers at once.
 
         The first page tells how densely the window is filled. The rest, from the last date of
-        that page on, becomes up to PARTITION_WORKERS windows of about PAGES_PER_PART pages;
+        that page on, becomes up to MAX_PARTS windows of about PAGES_PER_PART pages;
         the activities of that last date are left to them, since the next page may hold more
         of the same second.
         """
@@ -173,7 +176,7 @@ class Activities(ChartmogulStream):
             return None  # a page of one second: no density to go by, read on page by page
         pages_left = (window["end"] - last) / (last - window["start"])
         window["split_at"] = last
-        window["parts"] = max(1, min(PARTITION_WORKERS, round(pages_left / PAGES_PER_PART)))
+        window["parts"] = max(1, min(MAX_PARTS, round(pages_left / PAGES_PER_PART)))
         return last
 
 
