@@ -151,7 +151,7 @@ def json_body(response: requests.Response):
 
 
 class ChartmogulAdapter(HTTPAdapter):
-    def __init__(self, pacer: Pacer, policy: RetryPolicy = RetryPolicy(), timeout=TIMEOUT):
+    def __init__(self, pacer: Pacer, policy: RetryPolicy, timeout=TIMEOUT):
         self._pacer = pacer
         self._policy = policy
         self._timeout = timeout
