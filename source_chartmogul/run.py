@@ -136,6 +136,8 @@ def main() -> None:
         code = 0
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        if done.code is not None and not isinstance(done.code, int):
+            print(done.code, file=sys.stderr)  # what Python would print on its way out
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -394,3 +394,22 @@ def test_cli_read_gives_the_messages_of_the_cdk_s_read(api, monkeypatch):
     assert records_of(cli, "customers") == customers  # nulls and all
     counts = [m.state.sourceStats.recordCount for m in cli.state_messages if m.state.stream.stream_descriptor.name == "customers"]
     assert counts == [200.0, 200.0, 50.0]
+
+
+@pytest.mark.parametrize("raised, code, stderr", [(None, 0, ""), (SystemExit(1), 1, ""), (SystemExit("bad"), 1, "bad\n")])
+def test_main_flushes_and_exits_with_run_s_code(monkeypatch, capsys, raised, code, stderr):
+    def fake_run():
+        print("the last message")
+        if raised is not None:
+            raise raised
+
+    exits = []
+    monkeypatch.setattr(run_module, "run", fake_run)
+    monkeypatch.setattr(run_module, "fewer_malloc_arenas", lambda: None)
+    monkeypatch.setattr(run_module.os, "_exit", exits.append)
+
+    run_module.main()
+
+    assert exits == [code]
+    out = capsys.readouterr()
+    assert out.out == "the last message\n" and out.err == stderr
