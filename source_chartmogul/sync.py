@@ -102,23 +102,25 @@ def read(
             stream = streams.get(configured.stream.name)
             if stream is None:
                 raise _unknown_stream(configured.stream.name)
-            name = configured.stream.name
             batch: list = []
+
+            def hand_over() -> None:
+                nonlocal batch
+                if batch:
+                    put(Records(configured.stream.name, batch, int(time.time() * 1000)))
+                    batch = []
+
             # Records go in batches (a queue hop costs as much as a record); anything else
             # (state, status) at once, after the records before it.
             for item in _read_stream(logger, stream, configured, state):
                 if isinstance(item, AirbyteMessage):
-                    if batch:
-                        put(Records(name, batch, int(time.time() * 1000)))
-                        batch = []
+                    hand_over()
                     put(item)
                     continue
                 batch.append(item)
                 if len(batch) >= BATCH:
-                    put(Records(name, batch, int(time.time() * 1000)))
-                    batch = []
-            if batch:
-                put(Records(name, batch, int(time.time() * 1000)))
+                    hand_over()
+            hand_over()
             put(_Finished(configured))
         except BaseException as error:
             put(_Finished(configured, error))
