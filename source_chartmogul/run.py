@@ -131,13 +131,16 @@ def main() -> None:
     second). An unexpected exception still takes Python's usual way out, traceback and all.
     """
     fewer_malloc_arenas()  # before any thread starts
+    code = 0
     try:
         run()
-        code = 0
     except SystemExit as done:
-        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-        if done.code is not None and not isinstance(done.code, int):
-            print(done.code, file=sys.stderr)  # what Python would print on its way out
+        code = done.code
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)  # a message: what Python would print on its way out
+        code = 1
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
