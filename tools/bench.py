@@ -11,7 +11,9 @@ peak memory. Then it checks the three goals of the issue as ratios from this one
 * memory: the connector's peak memory on the large data set within +25 % of the instant one.
 
 Each run is repeated (--repeat, default 3), connector and floor taking turns, and the attempt
-with the median wall time counts: this machine's speed drifts by 10 % and more.
+with the median wall time counts: this machine's speed drifts by 10 % and more. In the instant
+scenario each attempt also times a bare `import airbyte_cdk` in a fresh interpreter, the
+start-up any classic CDK connector pays, to set beside the time the instant goal allows.
 
 Options: --quick (small data, one attempt), --scenario NAME, --repeat N, --sandbox thread|process.
 The same tables go to .bench/results.md; docs/benchmark.md says what the numbers mean.
@@ -90,6 +92,8 @@ class Scenario:
     activities: int
     faults: dict
     connector_rates: tuple  # one connector run per entry: None is the default pacing
+    time_cdk_import: bool = False  # also time a bare `import airbyte_cdk`, each attempt
+    cdk_imports: list = field(default_factory=list)  # its wall s, per attempt
     runs: list = field(default_factory=list)  # per run label, the median attempt
     attempts: dict = field(default_factory=dict)  # per run label, every attempt
 
@@ -99,7 +103,7 @@ def scenarios(quick: bool) -> list[Scenario]:
     real_limits = {"latency_ms": 100, "rate_limit_rps": 40, "max_connections": 20}
     return [
         Scenario("instant", "no latency, no limits: what the connector costs per record",
-                 5000 // scale, 50000 // scale, {}, (UNPACED, None)),
+                 5000 // scale, 50000 // scale, {}, (UNPACED, None), time_cdk_import=True),
         Scenario("latency", "100 ms a request under the real limits (40 req/s, 20 connections)",
                  5000 // scale, 50000 // scale, real_limits, (None,)),
         Scenario("memory", "the instant sandbox with six times the activities",
@@ -384,6 +388,14 @@ def run_floor(url: str, scenario: Scenario, sandbox) -> Run:
         floor_output))
 
 
+def cdk_import_seconds() -> float:
+    """Wall time of a fresh interpreter that imports the CDK and leaves as the connector does
+    (os._exit): the start-up every classic CDK connector pays before it reads anything."""
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", "import os, airbyte_cdk; os._exit(0)"], cwd=ROOT, check=True)
+    return time.monotonic() - started
+
+
 def _observed(sandbox, go) -> Run:
     # The sandbox's rate limit is a sliding one-second window: let the last run's requests age out.
     time.sleep(1.1)
@@ -442,6 +454,9 @@ def run_scenario(scenario: Scenario, host, repeat: int) -> None:
             run = run_floor(url, scenario, sandbox)
             attempts.setdefault(run.label, []).append(run)
             print(f"  {_line(run)}", flush=True)
+            if scenario.time_cdk_import:
+                scenario.cdk_imports.append(cdk_import_seconds())
+                print(f"  python -c 'import airbyte_cdk': {scenario.cdk_imports[-1]:.2f} s", flush=True)
     finally:
         sandbox.stop()
     scenario.runs = [_median(runs) for runs in attempts.values()]
@@ -482,6 +497,13 @@ def goals(by_name: dict[str, Scenario]) -> list[tuple]:
         rows.append(("instant, after the first record: the same ratio",
                      f"{_read_rate(connector):,.0f} / {_read_rate(floor_run):,.0f} = {read_ratio:.2f}", "-",
                      INFO))
+        if instant.cdk_imports:
+            # Not a goal: how much of the time the goal allows (twice the floor's wall) goes
+            # to importing the CDK alone, before any connector code runs.
+            imports = sorted(instant.cdk_imports)[(len(instant.cdk_imports) - 1) // 2]
+            allowed = 2 * floor_run.wall
+            rows.append(("instant: importing the CDK alone / the whole run the goal allows",
+                         f"{imports:.2f} s / {allowed:.2f} s (2 x floor) = {imports / allowed:.2f}", "-", INFO))
     else:
         rows.append(("instant: connector records/s / floor records/s", "not run", ">= 0.50", None))
     latency = by_name.get("latency")
