@@ -20,7 +20,6 @@ from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.sources.types import StreamSlice
 from airbyte_cdk.sources.utils.schema_helpers import ResourceSchemaLoader
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
-from requests.auth import HTTPBasicAuth
 
 from . import parallel, transport
 from .config import Settings
@@ -48,9 +47,9 @@ class ChartmogulStream(HttpStream, ABC):
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        super().__init__(authenticator=HTTPBasicAuth(settings.api_key, ""))
-        # The CDK builds the session; the transport (pacing, retries, timeouts) is ours.
-        transport.mount(self._http_client._session, transport.pacer_for(settings.api_key, settings.requests_per_second))
+        super().__init__()
+        # The CDK builds the session; the transport (auth, pacing, retries, timeouts) is ours.
+        transport.connect(self._http_client._session, settings.api_key, settings.requests_per_second)
 
     @property
     def url_base(self) -> str:

@@ -17,7 +17,6 @@ from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.utils.airbyte_secrets_utils import update_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
-from requests.auth import HTTPBasicAuth
 
 from . import sync, transport
 from .config import Settings, config_error, parse_config
@@ -76,8 +75,7 @@ class SourceChartmogul(AbstractSource):
             settings = self.settings(config)
         except AirbyteTracedException as error:
             return False, error.message
-        session = transport.mount(requests.Session(), transport.pacer_for(settings.api_key, settings.requests_per_second), CHECK_RETRIES)
-        session.auth = HTTPBasicAuth(settings.api_key, "")
+        session = transport.connect(requests.Session(), settings.api_key, settings.requests_per_second, CHECK_RETRIES)
         try:
             outcome = session.get(f"{settings.base_url}/v1/ping")
         except requests.RequestException as error:

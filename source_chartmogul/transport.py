@@ -29,6 +29,7 @@ from typing import Iterator, Optional
 import orjson
 import requests
 from requests.adapters import HTTPAdapter
+from requests.auth import HTTPBasicAuth
 
 logger = logging.getLogger("airbyte")
 
@@ -211,4 +212,14 @@ def mount(session: requests.Session, pacer: Pacer, policy: Optional[RetryPolicy]
     adapter = ChartmogulAdapter(pacer, policy or DEFAULT_RETRIES)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
+    return session
+
+
+def connect(
+    session: requests.Session, api_key: str, requests_per_second: float, policy: Optional[RetryPolicy] = None
+) -> requests.Session:
+    """The session as every request to ChartMogul goes: the key's pacer, retries, timeouts, and
+    the key as HTTP basic auth user name with an empty password."""
+    mount(session, pacer_for(api_key, requests_per_second), policy)
+    session.auth = HTTPBasicAuth(api_key, "")
     return session
