@@ -325,9 +325,10 @@ class _Sub:
 
 
 class _Builder:
-    def __init__(self, seed: int, today: dt.date):
+    def __init__(self, seed: int, today: dt.date, future_days: int = FUTURE_DAYS):
         self.rng = random.Random(seed)
         self.today = today
+        self.future_days = future_days
         self.today_end = _epoch(today) + DAY - 1
         self.history_start = _epoch(HISTORY_START)
         self.stamps: dict[str, str] = {}
@@ -434,7 +435,7 @@ class _Builder:
         for customer, since in spans:
             source_plans = plans_by_source[customer["data_source_uuid"]]
             subs = self._subscriptions(customer, source_plans)
-            horizon = self.today_end + (FUTURE_DAYS * DAY if rng.random() < 0.25 else 0)
+            horizon = self.today_end + (self.future_days * DAY if rng.random() < 0.25 else 0)
             snapshot = self._timeline(customer, since, horizon, counts[customer["uuid"]], subs, activities,
                                       events_seed)
             subs_by_customer[customer["uuid"]] = [self._subscription_record(customer, sub, state)
@@ -839,12 +840,16 @@ def _parse_epoch(value: str) -> int:
 
 
 def build_dataset(seed: int = 7, customers: int = 300, activities: int = 3000,
-                  today: dt.date | None = None) -> Dataset:
-    """Build the whole sandbox dataset; deterministic for (seed, customers, activities, today)."""
+                  today: dt.date | None = None, future_days: int = FUTURE_DAYS) -> Dataset:
+    """Build the whole sandbox dataset; deterministic for its arguments.
+
+    Some activities are scheduled up to `future_days` after today, as in a real account; with
+    0 nothing is dated after today, so reads minutes apart see the same activities.
+    """
     if customers < 1:
         raise ValueError("customers must be >= 1")
     today = today or dt.datetime.now(dt.timezone.utc).date()
-    builder = _Builder(seed, today)
+    builder = _Builder(seed, today, future_days)
     account = builder.account()
     sources = builder.data_sources()
     plans = builder.plans(sources)

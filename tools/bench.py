@@ -44,9 +44,10 @@ WORK = ROOT / ".bench"
 SEED = 7
 # The sandbox's history starts on 2015-01-01 (sandbox/data.py), so this reads all of it.
 START_DATE = "2015-01-01T00:00:00Z"
-# The data ends yesterday (UTC): nothing is dated between one attempt's "now" and the next's,
-# so every attempt reads the same records.
+# The data ends yesterday (UTC), with nothing scheduled after it (the sandbox's future-dated
+# activities turn readable as the clock passes them): every attempt reads the same records.
 DATA_UNTIL = datetime.now(timezone.utc).date() - timedelta(days=1)
+FUTURE_DAYS = 0
 INTERVAL = "month"
 STREAMS = ("customers", "activities", "customer_count")
 RATE_ENV = "CHARTMOGUL_REQUESTS_PER_SECOND"
@@ -119,7 +120,8 @@ class ThreadSandbox:
     kind = "thread"
 
     def __init__(self, scenario: Scenario):
-        dataset = build_dataset(seed=SEED, customers=scenario.customers, activities=scenario.activities, today=DATA_UNTIL)
+        dataset = build_dataset(seed=SEED, customers=scenario.customers, activities=scenario.activities, today=DATA_UNTIL,
+                                future_days=FUTURE_DAYS)
         self._sandbox = Sandbox(dataset, api_key=DEFAULT_API_KEY, faults=Faults(**scenario.faults))
         self._sandbox.warm()
 
@@ -187,7 +189,8 @@ def _stats(sandbox: Sandbox) -> dict:
 def serve(spec_json: str) -> None:
     """Child mode: serve a sandbox; answer `reset` and `stats` on stdin, stop at its end."""
     spec = json.loads(spec_json)
-    dataset = build_dataset(seed=SEED, customers=spec["customers"], activities=spec["activities"], today=DATA_UNTIL)
+    dataset = build_dataset(seed=SEED, customers=spec["customers"], activities=spec["activities"], today=DATA_UNTIL,
+                            future_days=FUTURE_DAYS)
     sandbox = Sandbox(dataset, api_key=DEFAULT_API_KEY, faults=Faults(**spec["faults"]))
     sandbox.warm()  # the first attempt must not pay for the sandbox's lazy indexes
     print(sandbox.start(), flush=True)

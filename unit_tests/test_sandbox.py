@@ -292,6 +292,14 @@ def test_customers_are_varied_and_ordered(dataset):
     assert all(g["plans_count"] == len(dataset.plan_group_plans[g["uuid"]]) for g in groups)
 
 
+def test_dataset_without_future_days_schedules_nothing_after_today():
+    small = dict(seed=11, customers=200, activities=2000, today=TODAY)
+    after_today = [a for a in build_dataset(**small, future_days=0).activities if a["date"][:10] > TODAY.isoformat()]
+    assert after_today == []
+    assert [a for a in build_dataset(**small).activities if a["date"][:10] > TODAY.isoformat()]  # the default has some
+    assert len(build_dataset(**small, future_days=0).activities) == 2000
+
+
 def test_dataset_is_deterministic():
     small = dict(seed=11, customers=40, activities=400, today=TODAY)
     assert json.dumps(vars(build_dataset(**small)) | {"_cache": None}, default=str) == \
