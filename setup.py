@@ -13,7 +13,7 @@ TEST_REQUIREMENTS = [
 
 setup(
     name="source-chartmogul",
-    version="2.0.1",
+    version="2.0.2",
     description="Airbyte source connector for ChartMogul.",
     author="source-chartmogul developers",
     packages=find_packages(include=["source_chartmogul", "source_chartmogul.*"]),
