@@ -12,6 +12,8 @@ lives in `ChartmogulAdapter`, a requests transport adapter mounted on each strea
   CDK adds a second to every wait it is given and cannot see a body that is cut short, which
   requests only reads after the adapter returns.
 * Timeouts: every request has a connect and a read timeout.
+* Auth: `connect` sets a session up (the key as basic auth, the adapter on the key's pacer);
+  the streams and the connection check both go through it.
 
 What is left when retries are exhausted is reported by `errors.py`.
 """
