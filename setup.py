@@ -17,7 +17,8 @@ setup(
     description="Airbyte source connector for ChartMogul.",
     author="source-chartmogul developers",
     packages=find_packages(include=["source_chartmogul", "source_chartmogul.*"]),
-    python_requires=">=3.10,<3.13",
+    # The CDK 7 allows <3.14. CI runs 3.11; the image runs 3.13 (python-connector-base 4.1.0).
+    python_requires=">=3.10,<3.14",
     install_requires=MAIN_REQUIREMENTS,
     package_data={"source_chartmogul": ["spec.yaml", "schemas/*.json"]},
     extras_require={"tests": TEST_REQUIREMENTS},

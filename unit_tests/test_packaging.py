@@ -32,8 +32,8 @@ DEFINITION_ID = "b6604cbd-1b12-4c08-8767-e140d0fb0877"
 IMAGE_NAME = "airbyte/source-chartmogul"
 WORKDIR = "/airbyte/integration_code"
 # The Python of each python-connector-base version we have used (docker-images/
-# Dockerfile.python-connector-base in airbytehq/airbyte); 4.1.0 and later are Python 3.13.
-BASE_IMAGE_PYTHON = {"4.0.2": "3.11"}
+# Dockerfile.python-connector-base in airbytehq/airbyte).
+BASE_IMAGE_PYTHON = {"4.0.2": "3.11", "4.1.0": "3.13"}
 PINNED_BASE_IMAGE = re.compile(
     r"^docker\.io/airbyte/python-connector-base:(?P<tag>\d+\.\d+\.\d+)@sha256:[0-9a-f]{64}$"
 )
