@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test unit integration bench clean
+.PHONY: demo test test-py313 unit integration bench clean
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ integration: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) tools/bench.py
+
+# Every test under Python 3.13, the image's, in a Debian root of its own (tools/py313.sh).
+test-py313:
+	tools/py313.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .demo .bench
