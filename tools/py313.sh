@@ -38,7 +38,7 @@ if [ ! -x "$ROOT/usr/bin/python3.13" ] || [ ! -x "$ROOT/venv/bin/python" ]; then
     rm -rf "$ROOT"
     mkdir -p "$(dirname "$ROOT")"
     echo "test-py313: building a Debian trixie root in $ROOT (log: $ROOT.log)" >&2
-    debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+    timeout 600 debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
         trixie "$ROOT" "$MIRROR" >"$ROOT.log" 2>&1 || { rm -rf "$ROOT"; skip "debootstrap failed, see $ROOT.log"; }
     chroot "$ROOT" python3 -m venv /venv || { rm -rf "$ROOT"; skip "cannot run a command in the root (chroot)"; }
 fi
