@@ -21,6 +21,22 @@ mounted_under_root() {
     awk -v root="$ROOT" '$2 == root || index($2, root "/") == 1 { found = 1 } END { exit !found }' /proc/mounts
 }
 
+# debootstrap mounts /proc (and may bind /dev) in the root while it works: a failed or killed
+# run can leave them. Deleting through such a mount would delete the host's files.
+remove_root() {
+    if mounted_under_root; then
+        umount -R "$ROOT" 2>/dev/null || true
+        for mount in $(awk -v root="$ROOT" 'index($2, root "/") == 1 { print $2 }' /proc/mounts | sort -r); do
+            umount "$mount" 2>/dev/null || true
+        done
+    fi
+    if mounted_under_root; then
+        echo "test-py313: something is still mounted under $ROOT; not deleting it" >&2
+        return 1
+    fi
+    rm -rf "$ROOT"
+}
+
 case "$ROOT" in
     /*/?*) ;;
     *) echo "test-py313: PY313_ROOT must be a directory of its own, like /var/tmp/name" >&2; exit 1 ;;
@@ -35,12 +51,12 @@ fi
 if [ ! -x "$ROOT/usr/bin/python3.13" ] || [ ! -x "$ROOT/venv/bin/python" ]; then
     command -v debootstrap >/dev/null || apt-get install -y -q debootstrap >/dev/null 2>&1 \
         || skip "debootstrap is not installed and could not be"
-    rm -rf "$ROOT"
+    remove_root
     mkdir -p "$(dirname "$ROOT")"
     echo "test-py313: building a Debian trixie root in $ROOT (log: $ROOT.log)" >&2
     timeout 600 debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
-        trixie "$ROOT" "$MIRROR" >"$ROOT.log" 2>&1 || { rm -rf "$ROOT"; skip "debootstrap failed, see $ROOT.log"; }
-    chroot "$ROOT" python3 -m venv /venv || { rm -rf "$ROOT"; skip "cannot run a command in the root (chroot)"; }
+        trixie "$ROOT" "$MIRROR" >"$ROOT.log" 2>&1 || { remove_root; skip "debootstrap failed, see $ROOT.log"; }
+    chroot "$ROOT" python3 -m venv /venv || { remove_root; skip "cannot run a command in the root (chroot)"; }
 fi
 
 # The host's certificates and resolver: where a proxy re-signs TLS, pip needs its certificate.
