@@ -466,16 +466,20 @@ def run_scenario(scenario: Scenario, host, repeat: int) -> None:
     scenario.attempts = attempts
 
 
+def _middle(items: list, key=None):
+    """The median item (the lower of the two middle ones for an even count)."""
+    return sorted(items, key=key)[(len(items) - 1) // 2]
+
+
 def _median_peak(runs: list[Run]) -> float:
-    peaks = sorted(run.peak_rss_mb for run in runs)
-    return peaks[(len(peaks) - 1) // 2]
+    return _middle([run.peak_rss_mb for run in runs])
 
 
 def _median(runs: list[Run]) -> Run:
     failed = [run for run in runs if run.error]
     if failed:
         return failed[0]  # a failure is never hidden behind a good median
-    return sorted(runs, key=lambda run: run.wall)[(len(runs) - 1) // 2]
+    return _middle(runs, key=lambda run: run.wall)
 
 
 def _line(run: Run) -> str:
@@ -503,7 +507,7 @@ def goals(by_name: dict[str, Scenario]) -> list[tuple]:
         if instant.cdk_imports:
             # Not a goal: how much of the time the goal allows (twice the floor's wall) goes
             # to importing the CDK alone, before any connector code runs.
-            imports = sorted(instant.cdk_imports)[(len(instant.cdk_imports) - 1) // 2]
+            imports = _middle(instant.cdk_imports)
             allowed = 2 * floor_run.wall
             rows.append(("instant: importing the CDK alone / the whole run the goal allows",
                          f"{imports:.2f} s / {allowed:.2f} s (2 x floor) = {imports / allowed:.2f}", "-", INFO))
