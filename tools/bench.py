@@ -114,14 +114,18 @@ def scenarios(quick: bool) -> list[Scenario]:
 
 # --- the sandbox, in this process or in its own -------------------------------------------------
 
+def bench_dataset(customers: int, activities: int):
+    return build_dataset(seed=SEED, customers=customers, activities=activities, today=DATA_UNTIL,
+                         future_days=FUTURE_DAYS)
+
+
 class ThreadSandbox:
     """The sandbox served by threads of this process; the simplest, but it shares our GIL."""
 
     kind = "thread"
 
     def __init__(self, scenario: Scenario):
-        dataset = build_dataset(seed=SEED, customers=scenario.customers, activities=scenario.activities, today=DATA_UNTIL,
-                                future_days=FUTURE_DAYS)
+        dataset = bench_dataset(scenario.customers, scenario.activities)
         self._sandbox = Sandbox(dataset, api_key=DEFAULT_API_KEY, faults=Faults(**scenario.faults))
         self._sandbox.warm()
 
@@ -189,8 +193,7 @@ def _stats(sandbox: Sandbox) -> dict:
 def serve(spec_json: str) -> None:
     """Child mode: serve a sandbox; answer `reset` and `stats` on stdin, stop at its end."""
     spec = json.loads(spec_json)
-    dataset = build_dataset(seed=SEED, customers=spec["customers"], activities=spec["activities"], today=DATA_UNTIL,
-                            future_days=FUTURE_DAYS)
+    dataset = bench_dataset(spec["customers"], spec["activities"])
     sandbox = Sandbox(dataset, api_key=DEFAULT_API_KEY, faults=Faults(**spec["faults"]))
     sandbox.warm()  # the first attempt must not pay for the sandbox's lazy indexes
     print(sandbox.start(), flush=True)
