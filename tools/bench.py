@@ -325,14 +325,15 @@ def connector_output(run: Run, stdout, started: float, log) -> None:
         chunk = stdout.read1(1 << 20)
         if not chunk:
             break
-        if run.first_record is None and RECORD_PREFIX in rest + chunk:
-            run.first_record = time.perf_counter() - started
         data = rest + chunk
+        if run.first_record is None and RECORD_PREFIX in data:
+            run.first_record = time.perf_counter() - started
         end = data.rfind(b"\n") + 1
         data, rest = data[:end], data[end:]
-        for name, prefix in prefixes.items():
-            counts[name] += data.count(prefix)
-        unknown = data.count(RECORD_PREFIX) - sum(data.count(prefix) for prefix in prefixes.values())
+        found = {name: data.count(prefix) for name, prefix in prefixes.items()}
+        for name, count in found.items():
+            counts[name] += count
+        unknown = data.count(RECORD_PREFIX) - sum(found.values())
         if unknown:
             run.error = run.error or f"{unknown} records of streams other than {', '.join(STREAMS)}"
         for match in OTHER_LINE.finditer(data):
