@@ -17,20 +17,17 @@ skip() {
     exit 0
 }
 
-mounted_under_root() {
-    awk -v root="$ROOT" '$2 == root || index($2, root "/") == 1 { found = 1 } END { exit !found }' /proc/mounts
+mounts_under_root() {
+    awk -v root="$ROOT" '$2 == root || index($2, root "/") == 1 { print $2 }' /proc/mounts | sort -r
 }
 
 # debootstrap mounts /proc (and may bind /dev) in the root while it works: a failed or killed
 # run can leave them. Deleting through such a mount would delete the host's files.
 remove_root() {
-    if mounted_under_root; then
-        umount -R "$ROOT" 2>/dev/null || true
-        for mount in $(awk -v root="$ROOT" 'index($2, root "/") == 1 { print $2 }' /proc/mounts | sort -r); do
-            umount "$mount" 2>/dev/null || true
-        done
-    fi
-    if mounted_under_root; then
+    for mount in $(mounts_under_root); do
+        umount "$mount" 2>/dev/null || true
+    done
+    if [ -n "$(mounts_under_root)" ]; then
         echo "test-py313: something is still mounted under $ROOT; not deleting it" >&2
         return 1
     fi
@@ -43,7 +40,7 @@ case "$ROOT" in
 esac
 [ "$(id -u)" = 0 ] || skip "needs root (debootstrap, chroot, mount)"
 # Never delete or refill a root that still has something mounted in it (a run killed midway).
-if mounted_under_root; then
+if [ -n "$(mounts_under_root)" ]; then
     echo "test-py313: something is still mounted under $ROOT; unmount it first" >&2
     exit 1
 fi
