@@ -25,6 +25,15 @@ PONG = {"data": "pong!"}
 RETRY_STATUSES = [429, 500, 502, 503, 504, 520, 524]
 
 
+def run_in_threads(target, count: int) -> None:
+    """`count` threads running `target` at once; returns when all are done (or 5 s each passed)."""
+    threads = [threading.Thread(target=target) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+
+
 def session(max_attempts=4, **policy) -> requests.Session:
     policy = RetryPolicy(max_attempts=max_attempts, base_delay=0.01, max_delay=0.02, **policy)
     return mount(requests.Session(), Pacer(rate=100000.0), policy)
@@ -59,11 +68,7 @@ def test_late_senders_never_put_more_than_rate_plus_one_requests_in_a_window():
         with lock:
             sent.append(time.monotonic())
 
-    threads = [threading.Thread(target=late_sender) for _ in range(30)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(5)
+    run_in_threads(late_sender, 30)
 
     sent.sort()
     assert len(sent) == 30
@@ -84,11 +89,7 @@ def test_pacer_keeps_to_its_rate_across_threads():
                 with lock:
                     entries.append(time.monotonic())
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(5)
+    run_in_threads(worker, 4)
 
     entries.sort()
     assert len(entries) == 20
@@ -113,11 +114,7 @@ def test_pacer_never_lets_more_than_max_parallel_run_at_once():
             with lock:
                 running -= 1
 
-    threads = [threading.Thread(target=worker) for _ in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(5)
+    run_in_threads(worker, 12)
 
     assert highest == 3
     assert running == 0
