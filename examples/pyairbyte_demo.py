@@ -30,8 +30,9 @@ CONFIG = {
 @contextmanager
 def sandbox():
     """`python -m sandbox --port 0` until the block ends; yields its URL."""
-    process = subprocess.Popen([sys.executable, "-m", "sandbox", "--port", "0"], cwd=ROOT,
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     try:
         line = process.stdout.readline()
         if not line.startswith("sandbox listening on "):
@@ -80,8 +81,7 @@ def main() -> None:
 
         # A fresh copy of every selected stream.
         started = time.monotonic()
-        show("Third read, force_full_refresh=True", source.read(force_full_refresh=True),
-             time.monotonic() - started)
+        show("Third read, force_full_refresh=True", source.read(force_full_refresh=True), time.monotonic() - started)
 
     print(f"\nThe DuckDB file: {PROJECT_DIR / '.cache' / 'default_cache' / 'default_cache.duckdb'}")
 

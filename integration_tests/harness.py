@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "sandbox-api-key-0123456789abcdef"
@@ -78,11 +78,9 @@ class Run:
     def of_type(self, kind: str) -> list:
         return [m for m in self.messages if m.get("type") == kind]
 
-    def records(self, stream: Optional[str] = None) -> list:
+    def records(self, stream: str | None = None) -> list:
         return [
-            m["record"]["data"]
-            for m in self.of_type("RECORD")
-            if stream is None or m["record"]["stream"] == stream
+            m["record"]["data"] for m in self.of_type("RECORD") if stream is None or m["record"]["stream"] == stream
         ]
 
     def streams_with_records(self) -> set:
@@ -127,8 +125,15 @@ def _env(base_url: str) -> dict:
     return {**os.environ, "CHARTMOGUL_BASE_URL": base_url}
 
 
-def run_connector(command: str, base_url: str, cfg: Optional[dict] = None, catalog_: Optional[dict] = None,
-                  state: Optional[list] = None, extra_args=(), timeout: float = 300) -> Run:
+def run_connector(
+    command: str,
+    base_url: str,
+    cfg: dict | None = None,
+    catalog_: dict | None = None,
+    state: list | None = None,
+    extra_args=(),
+    timeout: float = 300,
+) -> Run:
     with tempfile.TemporaryDirectory() as tmp:
         args = _command(tmp, command, cfg, catalog_, state) + list(extra_args)
         done = subprocess.run(args, capture_output=True, text=True, env=_env(base_url), timeout=timeout, cwd=ROOT)
@@ -143,13 +148,23 @@ def parse_datetime(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
 
 
-def expected_records(dataset, stream: str, cfg: dict, today: Optional[date] = None,
-                     since: Optional[datetime] = None, until: Optional[datetime] = None) -> list:
+def expected_records(
+    dataset,
+    stream: str,
+    cfg: dict,
+    today: date | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list:
     """Every record the API serves for a stream and config, in the order the connector emits them."""
     start = parse_datetime(cfg["start_date"])
     today = today or datetime.now(timezone.utc).date()
-    intervals = {"customer_daily_count": "day", "customer_weekly_count": "week",
-                 "customer_monthly_count": "month", "customer_quarterly_count": "quarter"}
+    intervals = {
+        "customer_daily_count": "day",
+        "customer_weekly_count": "week",
+        "customer_monthly_count": "month",
+        "customer_quarterly_count": "quarter",
+    }
     if stream == "activities":
         lower = max(start, since) if since else start
         upper = until or datetime.now(timezone.utc)
@@ -190,15 +205,21 @@ def key_of(record: dict, primary_key) -> Any:
     return tuple(record[part] for part in primary_key)
 
 
-def run_until(base_url: str, cfg: dict, catalog_: dict, stop_when, state: Optional[list] = None) -> list:
+def run_until(base_url: str, cfg: dict, catalog_: dict, stop_when, state: list | None = None) -> list:
     """Starts a read and kills it as soon as `stop_when(messages so far)` is true: an interrupted sync.
 
     Returns the messages up to and including that one: what the platform would have
     committed had the sync died right after it.
     """
     with tempfile.TemporaryDirectory() as tmp:
-        process = subprocess.Popen(_command(tmp, "read", cfg, catalog_, state), stdout=subprocess.PIPE,
-                                   stderr=subprocess.DEVNULL, text=True, env=_env(base_url), cwd=ROOT)
+        process = subprocess.Popen(
+            _command(tmp, "read", cfg, catalog_, state),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=_env(base_url),
+            cwd=ROOT,
+        )
         messages = []
         try:
             for line in process.stdout:

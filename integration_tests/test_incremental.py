@@ -57,13 +57,18 @@ def test_a_read_from_a_mid_way_state_misses_nothing(sandbox, dataset, form):
     run = run_connector("read", sandbox.url, config(), INCREMENTAL, state=[stream_state("activities", {"date": value})])
     assert run.exit_code == 0, run.stderr
     since = stamp - timedelta(days=LOOKBACK)
-    assert_same_records(run.records("activities"), expected_records(dataset, "activities", config(), since=since, until=before), "activities")
+    assert_same_records(
+        run.records("activities"),
+        expected_records(dataset, "activities", config(), since=since, until=before),
+        "activities",
+    )
 
 
 def test_a_state_never_reads_before_the_start_date(sandbox, dataset):
     cfg = config(start_date="2022-01-01T00:00:00Z")
-    run = run_connector("read", sandbox.url, cfg, INCREMENTAL,
-                        state=[stream_state("activities", {"date": "2022-01-02T00:00:00+00:00"})])
+    run = run_connector(
+        "read", sandbox.url, cfg, INCREMENTAL, state=[stream_state("activities", {"date": "2022-01-02T00:00:00+00:00"})]
+    )
     assert run.exit_code == 0, run.stderr
     dates = [parse_datetime(r["date"]) for r in run.records("activities")]
     assert dates and min(dates) >= datetime(2022, 1, 1, tzinfo=timezone.utc)
@@ -71,7 +76,12 @@ def test_a_state_never_reads_before_the_start_date(sandbox, dataset):
 
 def test_the_concurrent_cdks_state_format_is_read(sandbox, dataset):
     middle = dataset.activities[len(dataset.activities) // 2]["date"]
-    state = {"state_type": "date-range", "slices": [{"start": "2017-01-25T00:00:00.000Z", "end": parse_datetime(middle).strftime("%Y-%m-%dT%H:%M:%S.000Z")}]}
+    state = {
+        "state_type": "date-range",
+        "slices": [
+            {"start": "2017-01-25T00:00:00.000Z", "end": parse_datetime(middle).strftime("%Y-%m-%dT%H:%M:%S.000Z")}
+        ],
+    }
     run = run_connector("read", sandbox.url, config(), INCREMENTAL, state=[stream_state("activities", state)])
     assert run.exit_code == 0, run.stderr
     since = parse_datetime(middle) - timedelta(days=LOOKBACK)
@@ -79,8 +89,9 @@ def test_the_concurrent_cdks_state_format_is_read(sandbox, dataset):
 
 
 def test_a_malformed_state_is_a_clear_error_not_a_full_reread(sandbox):
-    run = run_connector("read", sandbox.url, config(), INCREMENTAL,
-                        state=[stream_state("activities", {"date": "yesterday-ish"})])
+    run = run_connector(
+        "read", sandbox.url, config(), INCREMENTAL, state=[stream_state("activities", {"date": "yesterday-ish"})]
+    )
     assert run.exit_code == 1
     assert run.records("activities") == []
     error = run.errors()[0]
@@ -90,12 +101,17 @@ def test_a_malformed_state_is_a_clear_error_not_a_full_reread(sandbox):
 
 def test_an_interrupted_activities_sync_resumes_with_at_most_a_page_to_redo(sandbox, dataset):
     before = datetime.now(timezone.utc)
-    committed = run_until(sandbox.url, config(), INCREMENTAL,
-                          lambda ms: state_message(ms[-1], "activities") and len(records_of(ms, "activities")) >= 1000)
+    committed = run_until(
+        sandbox.url,
+        config(),
+        INCREMENTAL,
+        lambda ms: state_message(ms[-1], "activities") and len(records_of(ms, "activities")) >= 1000,
+    )
     first = records_of(committed, "activities")
     state = [m for m in committed if state_message(m, "activities")][-1]["state"]["stream"]["stream_state"]
-    second = run_connector("read", sandbox.url, config(lookback_window_days=0), INCREMENTAL,
-                           state=[stream_state("activities", state)])
+    second = run_connector(
+        "read", sandbox.url, config(lookback_window_days=0), INCREMENTAL, state=[stream_state("activities", state)]
+    )
     rest = second.records("activities")
     expected = expected_records(dataset, "activities", config(), until=before)
     uuids = [r["uuid"] for r in first] + [r["uuid"] for r in rest]
@@ -105,8 +121,12 @@ def test_an_interrupted_activities_sync_resumes_with_at_most_a_page_to_redo(sand
 
 def test_an_interrupted_customers_sync_resumes_from_its_page_cursor(sandbox, dataset):
     customers = catalog(["customers"])
-    committed = run_until(sandbox.url, config(), customers,
-                          lambda ms: state_message(ms[-1], "customers") and "cursor" in ms[-1]["state"]["stream"]["stream_state"])
+    committed = run_until(
+        sandbox.url,
+        config(),
+        customers,
+        lambda ms: state_message(ms[-1], "customers") and "cursor" in ms[-1]["state"]["stream"]["stream_state"],
+    )
     first = records_of(committed, "customers")
     assert 0 < len(first) < len(dataset.customers)
     state = [m for m in committed if state_message(m, "customers")][-1]["state"]["stream"]["stream_state"]
@@ -122,20 +142,30 @@ def test_a_legacy_state_file_of_older_cdks_is_read(sandbox, dataset):
     run = run_connector("read", sandbox.url, config(), INCREMENTAL, state={"activities": {"date": middle}})
     assert run.exit_code == 0, run.stdout[-2000:]
     since = parse_datetime(middle) - timedelta(days=LOOKBACK)
-    assert_same_records(run.records("activities"),
-                        expected_records(dataset, "activities", config(), since=since, until=before), "activities")
+    assert_same_records(
+        run.records("activities"),
+        expected_records(dataset, "activities", config(), since=since, until=before),
+        "activities",
+    )
 
 
 def test_an_interrupted_fan_out_sync_resumes_from_its_parent_page(sandbox, dataset):
     subscriptions = catalog(["customer_subscriptions"])
-    committed = run_until(sandbox.url, config(), subscriptions,
-                          lambda ms: state_message(ms[-1], "customer_subscriptions")
-                          and "cursor" in ms[-1]["state"]["stream"]["stream_state"])
+    committed = run_until(
+        sandbox.url,
+        config(),
+        subscriptions,
+        lambda ms: (
+            state_message(ms[-1], "customer_subscriptions") and "cursor" in ms[-1]["state"]["stream"]["stream_state"]
+        ),
+    )
     first = records_of(committed, "customer_subscriptions")
     expected = expected_records(dataset, "customer_subscriptions", config())
     assert 0 < len(first) < len(expected)
     state = [m for m in committed if state_message(m, "customer_subscriptions")][-1]["state"]["stream"]["stream_state"]
-    second = run_connector("read", sandbox.url, config(), subscriptions, state=[stream_state("customer_subscriptions", state)])
+    second = run_connector(
+        "read", sandbox.url, config(), subscriptions, state=[stream_state("customer_subscriptions", state)]
+    )
     assert second.exit_code == 0, second.stderr
     assert_same_records(first + second.records("customer_subscriptions"), expected, "customer_subscriptions")
     assert second.states("customer_subscriptions")[-1] == {"__ab_full_refresh_sync_complete": True}

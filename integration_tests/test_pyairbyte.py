@@ -41,9 +41,7 @@ def airbyte_module(sandbox, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def source(airbyte_module, sandbox):
-    source = airbyte_module.get_source(
-        "source-chartmogul", local_executable="source-chartmogul", config=config()
-    )
+    source = airbyte_module.get_source("source-chartmogul", local_executable="source-chartmogul", config=config())
     source.select_streams(list(STREAMS))
     return source
 

@@ -18,10 +18,18 @@ from .harness import (
 )
 
 PRIMARY_KEYS = {
-    "customers": "id", "activities": "uuid", "subscription_events": "id", "tasks": "task_uuid",
-    "plan_group_plans": ["plan_group_uuid", "uuid"], "customer_subscriptions": ["customer_uuid", "uuid"],
-    "customer_count": "date", "metrics": "date", "customer_daily_count": "date",
-    "customer_weekly_count": "date", "customer_monthly_count": "date", "customer_quarterly_count": "date",
+    "customers": "id",
+    "activities": "uuid",
+    "subscription_events": "id",
+    "tasks": "task_uuid",
+    "plan_group_plans": ["plan_group_uuid", "uuid"],
+    "customer_subscriptions": ["customer_uuid", "uuid"],
+    "customer_count": "date",
+    "metrics": "date",
+    "customer_daily_count": "date",
+    "customer_weekly_count": "date",
+    "customer_monthly_count": "date",
+    "customer_quarterly_count": "date",
 }
 
 
@@ -135,6 +143,9 @@ def test_a_customer_deleted_during_the_sync_is_skipped_with_a_warning(fresh_sand
     assert run.statuses("customer_subscriptions")[-1] == "COMPLETE"
     warnings = [m["log"]["message"] for m in run.of_type("LOG") if m["log"]["level"] == "WARN"]
     assert any(gone["uuid"] in message and "404" in message for message in warnings), warnings
-    assert_same_records(run.records("customer_subscriptions"),
-                        expected_records(server.dataset, "customer_subscriptions", config()), "customer_subscriptions")
+    assert_same_records(
+        run.records("customer_subscriptions"),
+        expected_records(server.dataset, "customer_subscriptions", config()),
+        "customer_subscriptions",
+    )
     assert gone["uuid"] not in {r["customer_uuid"] for r in run.records("customer_subscriptions")}

@@ -3,7 +3,6 @@
 import base64
 
 import pytest
-
 from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer
 from airbyte_cdk.test.entrypoint_wrapper import read as entrypoint_read
 
@@ -27,8 +26,12 @@ FAULTS = {
     "invalid_json": Faults(invalid_json_rate=0.3),
 }
 INJECTED = {  # the sandbox's counter that proves each fault happened
-    "rate_limit": "rate_limit", "random_429": "rate_429", "parallel_connections": "max_connections",
-    "server_errors": "error", "truncated_bodies": "truncate", "dropped_connections": "drop",
+    "rate_limit": "rate_limit",
+    "random_429": "rate_429",
+    "parallel_connections": "max_connections",
+    "server_errors": "error",
+    "truncated_bodies": "truncate",
+    "dropped_connections": "drop",
     "invalid_json": "invalid_json",
 }
 
@@ -81,8 +84,12 @@ def test_bad_config_is_refused_before_any_request(fresh_sandbox, overrides, fiel
 
 def test_a_rejected_key_ends_the_read_with_one_config_error(fresh_sandbox):
     server = fresh_sandbox()
-    run = run_connector("read", server.url, config(api_key="revoked-key-0123456789abcdefghij"),
-                        catalog(("customers", "activities", "customer_count", "plans", "contacts")))
+    run = run_connector(
+        "read",
+        server.url,
+        config(api_key="revoked-key-0123456789abcdefghij"),
+        catalog(("customers", "activities", "customer_count", "plans", "contacts")),
+    )
     assert run.exit_code == 1
     stream_errors = [e for e in run.errors() if e.get("stream_descriptor")]
     assert len(stream_errors) == 1, stream_errors
@@ -100,10 +107,17 @@ def test_an_answer_that_stays_broken_fails_with_a_clear_transient_error(fresh_sa
     server = fresh_sandbox()
     monkeypatch.setenv("CHARTMOGUL_BASE_URL", server.url)
     server.dataset.account = None  # the sandbox then fails with a plain-text 500 every time
-    output = entrypoint_read(SourceChartmogul(), config(), ConfiguredAirbyteCatalogSerializer.load(catalog(["account", "plans"])),
-                             expecting_exception=True)
-    statuses = {m.trace.stream_status.stream_descriptor.name: m.trace.stream_status.status.value
-                for m in output.trace_messages if m.trace.stream_status}
+    output = entrypoint_read(
+        SourceChartmogul(),
+        config(),
+        ConfiguredAirbyteCatalogSerializer.load(catalog(["account", "plans"])),
+        expecting_exception=True,
+    )
+    statuses = {
+        m.trace.stream_status.stream_descriptor.name: m.trace.stream_status.status.value
+        for m in output.trace_messages
+        if m.trace.stream_status
+    }
     assert statuses == {"account": "INCOMPLETE", "plans": "COMPLETE"}  # one broken stream does not sink the others
     error = [m.trace.error for m in output.errors if m.trace.error.stream_descriptor][0]
     assert error.failure_type.value == "transient_error"
@@ -113,12 +127,17 @@ def test_an_answer_that_stays_broken_fails_with_a_clear_transient_error(fresh_sa
 
 def test_the_key_never_appears_in_any_output_even_with_debug(fresh_sandbox):
     server = fresh_sandbox(faults=Faults(error_rate=0.2))
-    forms = [API_KEY, base64.b64encode(f"{API_KEY}:".encode()).decode(),
-             base64.b64encode(f"{API_KEY}:{API_KEY}".encode()).decode()]
+    forms = [
+        API_KEY,
+        base64.b64encode(f"{API_KEY}:".encode()).decode(),
+        base64.b64encode(f"{API_KEY}:{API_KEY}".encode()).decode(),
+    ]
     runs = [
         run_connector("check", server.url, config(), extra_args=["--debug"]),
         run_connector("read", server.url, config(), catalog(("customers", "customer_count")), extra_args=["--debug"]),
-        run_connector("read", server.url, config(api_key=API_KEY + "x"), catalog(["customers"]), extra_args=["--debug"]),
+        run_connector(
+            "read", server.url, config(api_key=API_KEY + "x"), catalog(["customers"]), extra_args=["--debug"]
+        ),
     ]
     assert any("Authorization" in run.stdout for run in runs), "--debug should log request headers"
     for run in runs:

@@ -31,10 +31,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault-seed", type=int, default=1)
     args = parser.parse_args(argv)
 
-    faults = Faults(seed=args.fault_seed, latency_ms=args.latency_ms, rate_limit_rps=args.rate_limit_rps,
-                    max_connections=args.max_connections, rate_429=args.rate_429, error_rate=args.error_rate,
-                    truncate_rate=args.truncate_rate, drop_rate=args.drop_rate,
-                    invalid_json_rate=args.invalid_json_rate)
+    faults = Faults(
+        seed=args.fault_seed,
+        latency_ms=args.latency_ms,
+        rate_limit_rps=args.rate_limit_rps,
+        max_connections=args.max_connections,
+        rate_429=args.rate_429,
+        error_rate=args.error_rate,
+        truncate_rate=args.truncate_rate,
+        drop_rate=args.drop_rate,
+        invalid_json_rate=args.invalid_json_rate,
+    )
     dataset = build_dataset(seed=args.seed, customers=args.customers, activities=args.activities)
     sandbox = Sandbox(dataset, api_key=args.api_key, faults=faults, host=args.host, port=args.port)
     stop = threading.Event()

@@ -17,8 +17,9 @@ import calendar
 import datetime as dt
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 Record = dict[str, Any]
 
@@ -44,12 +45,61 @@ SPECIAL_NAMES = (
     "Иван Петров",
     "محمد العلي",
 )
-FIRST_NAMES = ("Ada", "Alan", "Grace", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances",
-               "John", "Radia", "Tim", "Hedy", "Edsger", "Sophie", "Guido", "Anita", "Donald")
-LAST_NAMES = ("Lovelace", "Turing", "Hopper", "Torvalds", "Hamilton", "Thompson", "Liskov", "Ritchie",
-              "Allen", "Backus", "Perlman", "Berners-Lee", "Lamarr", "Dijkstra", "Wilson", "Knuth")
-COMPANY_WORDS = ("Initech", "Globex", "Umbrella", "Hooli", "Vandelay", "Acme", "Stark", "Wayne",
-                 "Tyrell", "Cyberdyne", "Soylent", "Massive Dynamic", "Aperture", "Wonka", "Prestige")
+FIRST_NAMES = (
+    "Ada",
+    "Alan",
+    "Grace",
+    "Linus",
+    "Margaret",
+    "Ken",
+    "Barbara",
+    "Dennis",
+    "Frances",
+    "John",
+    "Radia",
+    "Tim",
+    "Hedy",
+    "Edsger",
+    "Sophie",
+    "Guido",
+    "Anita",
+    "Donald",
+)
+LAST_NAMES = (
+    "Lovelace",
+    "Turing",
+    "Hopper",
+    "Torvalds",
+    "Hamilton",
+    "Thompson",
+    "Liskov",
+    "Ritchie",
+    "Allen",
+    "Backus",
+    "Perlman",
+    "Berners-Lee",
+    "Lamarr",
+    "Dijkstra",
+    "Wilson",
+    "Knuth",
+)
+COMPANY_WORDS = (
+    "Initech",
+    "Globex",
+    "Umbrella",
+    "Hooli",
+    "Vandelay",
+    "Acme",
+    "Stark",
+    "Wayne",
+    "Tyrell",
+    "Cyberdyne",
+    "Soylent",
+    "Massive Dynamic",
+    "Aperture",
+    "Wonka",
+    "Prestige",
+)
 COMPANY_SUFFIXES = ("Inc.", "GmbH", "Ltd", "LLC", "SAS", "AB", "Labs", "")
 # (country ISO-2, country name, state code, state name, city, zip)
 LOCATIONS = (
@@ -64,32 +114,47 @@ LOCATIONS = (
     ("SE", "Sweden", None, None, "Malmö", None),
     ("IN", "India", "KA", "Karnataka", "Bengaluru", "560001"),
 )
-TAGS = ("enterprise", "self-serve", "partner", "beta", "vip", "merged-customer",
-        "auto-churned-delinquent-subscription")
-PLAN_TIERS = (("Bronze", 1_900), ("Silver", 4_900), ("Gold", 9_900), ("Platinum", 29_900),
-              ("Starter", 900), ("Team", 14_900))
+TAGS = ("enterprise", "self-serve", "partner", "beta", "vip", "merged-customer", "auto-churned-delinquent-subscription")
+PLAN_TIERS = (
+    ("Bronze", 1_900),
+    ("Silver", 4_900),
+    ("Gold", 9_900),
+    ("Platinum", 29_900),
+    ("Starter", 900),
+    ("Team", 14_900),
+)
 # (interval unit, interval count, name suffix, how many months one interval covers)
-PLAN_CYCLES = (("month", 1, "Monthly", 1), ("year", 1, "Annual", 12), ("month", 3, "Quarterly", 3),
-               ("day", 14, "Fortnightly", 14 / 30))
+PLAN_CYCLES = (
+    ("month", 1, "Monthly", 1),
+    ("year", 1, "Annual", 12),
+    ("month", 3, "Quarterly", 3),
+    ("day", 14, "Fortnightly", 14 / 30),
+)
 DATA_SOURCES = (  # (name, system, billing-system-type, billing-system-url template or None, status)
     ("Stripe live", "Stripe", "Stripe", "https://dashboard.stripe.com/customers/{}", "idle"),
     ("Recurly EU", "Recurly", "Recurly", "https://sandbox.recurly.com/accounts/{}", "idle"),
     ("In-house billing", "Custom", "Import API", None, "idle"),
     ("Legacy spreadsheet", "Custom", "Google Sheets", None, "never_imported"),
 )
-EVENT_TYPE_FOR_ACTIVITY = {"new_biz": "subscription_start", "expansion": "subscription_updated",
-                           "contraction": "subscription_updated", "churn": "subscription_cancelled",
-                           "reactivation": "subscription_start"}
+EVENT_TYPE_FOR_ACTIVITY = {
+    "new_biz": "subscription_start",
+    "expansion": "subscription_updated",
+    "contraction": "subscription_updated",
+    "churn": "subscription_cancelled",
+    "reactivation": "subscription_start",
+}
 
 
 # ---------------------------------------------------------------------------------------------------
 # Timestamp formats (§5.16 lists which resource uses which).
 
+
 def iso_offset(ts: int, offset_hours: int = 0) -> str:
     """`YYYY-MM-DDTHH:MM:SS+00:00` (activities, customer-since, customer subscriptions)."""
     sign = "-" if offset_hours < 0 else "+"
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts + offset_hours * 3600)) + \
-        f"{sign}{abs(offset_hours):02d}:00"
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts + offset_hours * 3600)) + f"{sign}{abs(offset_hours):02d}:00"
+    )
 
 
 def iso_ms(ts_ms: int) -> str:
@@ -122,6 +187,7 @@ def _epoch(day: dt.date) -> int:
 # ---------------------------------------------------------------------------------------------------
 # Metric periods (§7).
 
+
 def period_ends(start: dt.date, end: dt.date, interval: str, week_start_on: str = "monday") -> list[dt.date]:
     """End date of every period touching [start, end], the last one clipped to `end` (§7).
 
@@ -134,7 +200,7 @@ def period_ends(start: dt.date, end: dt.date, interval: str, week_start_on: str 
         if interval == "day":
             period_end = cursor
         elif interval == "week":
-            last_weekday = (6 if week_start_on == "monday" else 5)  # Sunday / Saturday
+            last_weekday = 6 if week_start_on == "monday" else 5  # Sunday / Saturday
             period_end = cursor + dt.timedelta(days=(last_weekday - cursor.weekday()) % 7)
         elif interval == "month":
             period_end = cursor.replace(day=calendar.monthrange(cursor.year, cursor.month)[1])
@@ -174,6 +240,7 @@ class _MetricsIndex:
 
 
 # ---------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Dataset:
@@ -244,8 +311,13 @@ class Dataset:
         index, entries, previous = self._metrics_index(), [], None
         for _, period_end in self._periods(start, end, interval):
             count = index.at(index.customers, period_end)
-            entries.append({"date": period_end.isoformat(), "customers": count,
-                            "percentage-change": 0.0 if previous is None else percentage_change(count, previous)})
+            entries.append(
+                {
+                    "date": period_end.isoformat(),
+                    "customers": count,
+                    "percentage-change": 0.0 if previous is None else percentage_change(count, previous),
+                }
+            )
             previous = count
         return entries
 
@@ -281,8 +353,7 @@ class Dataset:
             entry: Record = {"date": period_end.isoformat()}
             for key, value in values.items():
                 entry[key] = value
-                entry[f"{key}-percentage-change"] = (0.0 if previous is None
-                                                     else percentage_change(value, previous[key]))
+                entry[f"{key}-percentage-change"] = 0.0 if previous is None else percentage_change(value, previous[key])
             entries.append(entry)
             previous = values
         return entries
@@ -305,6 +376,7 @@ def _natural_period_start(period_end: dt.date, interval: str, week_start_on: str
 
 _UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))  # version nibble and variant bits
 _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
 
 @dataclass
 class _Sub:
@@ -340,7 +412,7 @@ class _Builder:
         """Same string as `str(uuid.UUID(int=rng.getrandbits(128), version=4))`, 3x faster (the
         benchmark builds 200k activities)."""
         n = self.rng.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET
-        h = "%032x" % n
+        h = f"{n:032x}"
         return f"{prefix}{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def next_id(self, kind: str) -> int:
@@ -354,21 +426,32 @@ class _Builder:
         self.stamps[str(record_id)] = iso_ns(ts_ns)
 
     def hexid(self, n: int = 10) -> str:
-        return "%0*x" % (n, self.rng.getrandbits(4 * n))
+        return f"{self.rng.getrandbits(4 * n):0{n}x}"
 
     # -- resources ---------------------------------------------------------------------------------
 
     def account(self) -> Record:
-        return {"id": self.uuid("acc_"), "name": "Sandbox Analytics GmbH", "currency": "USD",
-                "time_zone": "Europe/Berlin", "week_start_on": "monday"}
+        return {
+            "id": self.uuid("acc_"),
+            "name": "Sandbox Analytics GmbH",
+            "currency": "USD",
+            "time_zone": "Europe/Berlin",
+            "week_start_on": "monday",
+        }
 
     def data_sources(self) -> list[Record]:
         sources = []
         for name, system, *_ in DATA_SOURCES:
             created = self.history_start - self.rng.randint(30, 400) * DAY
-            sources.append({"uuid": self.uuid("ds_"), "name": name, "system": system,
-                            "created_at": iso_ms(created * 1000 + self.rng.randrange(1000)),
-                            "status": DATA_SOURCES[len(sources)][4]})
+            sources.append(
+                {
+                    "uuid": self.uuid("ds_"),
+                    "name": name,
+                    "system": system,
+                    "created_at": iso_ms(created * 1000 + self.rng.randrange(1000)),
+                    "status": DATA_SOURCES[len(sources)][4],
+                }
+            )
         return sources
 
     def plans(self, sources: list[Record]) -> list[Record]:
@@ -379,9 +462,14 @@ class _Builder:
                     if ds_index and self.rng.random() < 0.3:
                         continue
                     slug = f"{tier}_{suffix}".lower()
-                    plan = {"uuid": self.uuid("pl_"), "data_source_uuid": source["uuid"],
-                            "name": f"{tier} {suffix}", "interval_count": count, "interval_unit": unit,
-                            "external_id": slug if ds_index == 0 else f"{slug}_{self.hexid(6)}"}
+                    plan = {
+                        "uuid": self.uuid("pl_"),
+                        "data_source_uuid": source["uuid"],
+                        "name": f"{tier} {suffix}",
+                        "interval_count": count,
+                        "interval_unit": unit,
+                        "external_id": slug if ds_index == 0 else f"{slug}_{self.hexid(6)}",
+                    }
                     plan_created = self.created_ns(self.history_start - 300 * DAY, self.today_end - 30 * DAY)
                     self.stamp(plan["uuid"], plan_created)
                     plans.append((plan, max(100, round(monthly_price * (0.85 if months >= 12 else 1)))))
@@ -390,11 +478,26 @@ class _Builder:
 
     def plan_groups(self, plans: list[Record]) -> tuple[list[Record], dict[str, list[Record]]]:
         groups, members = [], {}
-        names = ("Self-serve", "Sales-led", "Legacy", "Annual", "Monthly", "EU", "US", "Startups",
-                 "Enterprise", "Partners", "Non-profit", "Education")
+        names = (
+            "Self-serve",
+            "Sales-led",
+            "Legacy",
+            "Annual",
+            "Monthly",
+            "EU",
+            "US",
+            "Startups",
+            "Enterprise",
+            "Partners",
+            "Non-profit",
+            "Education",
+        )
         for index in range(24):
-            group = {"uuid": self.uuid("plg_"), "name": f"{names[index % len(names)]} plans {index + 1}",
-                     "plans_count": 0}
+            group = {
+                "uuid": self.uuid("plg_"),
+                "name": f"{names[index % len(names)]} plans {index + 1}",
+                "plans_count": 0,
+            }
             chosen = self.rng.sample(plans, self.rng.randint(1, min(8, len(plans))))
             members[group["uuid"]] = [plan for plan in plans if plan in chosen]  # keep the plans' order
             group["plans_count"] = len(chosen)
@@ -406,8 +509,11 @@ class _Builder:
 
     def customers_and_activities(self, n_customers: int, n_activities: int, sources, plans):
         rng = self.rng
-        n_paying = min(n_activities, n_customers - max(1, n_customers // 8)) if n_customers > 1 else \
-            min(n_activities, n_customers)
+        n_paying = (
+            min(n_activities, n_customers - max(1, n_customers // 8))
+            if n_customers > 1
+            else min(n_activities, n_customers)
+        )
         paying = set(rng.sample(range(n_customers), n_paying))
         plans_by_source: dict[str, list[Record]] = {}
         for plan in plans:
@@ -417,7 +523,7 @@ class _Builder:
         span = self.today_end - DAY - self.history_start
         for index in range(n_customers):
             since = self.history_start + int(span * rng.random() ** 0.6) if index in paying else None
-            customer = self._customer(index, sources[: 3], since)
+            customer = self._customer(index, sources[:3], since)
             customers.append(customer)
             subs_by_customer[customer["uuid"]] = []
             if since is not None:
@@ -436,10 +542,12 @@ class _Builder:
             source_plans = plans_by_source[customer["data_source_uuid"]]
             subs = self._subscriptions(customer, source_plans)
             horizon = self.today_end + (self.future_days * DAY if rng.random() < 0.25 else 0)
-            snapshot = self._timeline(customer, since, horizon, counts[customer["uuid"]], subs, activities,
-                                      events_seed)
-            subs_by_customer[customer["uuid"]] = [self._subscription_record(customer, sub, state)
-                                                  for sub, state in zip(subs, snapshot) if state[0] != "pending"]
+            snapshot = self._timeline(customer, since, horizon, counts[customer["uuid"]], subs, activities, events_seed)
+            subs_by_customer[customer["uuid"]] = [
+                self._subscription_record(customer, sub, state)
+                for sub, state in zip(subs, snapshot)
+                if state[0] != "pending"
+            ]
             mrr = sum(state[1] for state in snapshot)
             customer["mrr"], customer["arr"] = mrr, mrr * 12
             customer["status"] = ("Past Due" if rng.random() < 0.05 else "Active") if mrr else "Cancelled"
@@ -457,8 +565,7 @@ class _Builder:
             name = SPECIAL_NAMES[index]
         else:
             name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
-        company = "" if rng.random() < 0.1 else \
-            f"{rng.choice(COMPANY_WORDS)} {rng.choice(COMPANY_SUFFIXES)}".strip()
+        company = "" if rng.random() < 0.1 else f"{rng.choice(COMPANY_WORDS)} {rng.choice(COMPANY_SUFFIXES)}".strip()
         slug = "".join(ch for ch in name.lower().replace(" ", ".") if ch.isascii() and (ch.isalnum() or ch == "."))
         email = "" if rng.random() < 0.06 else f"{slug or 'customer'}{index}@example.com"
         country, country_name, state, state_name, city, zip_code = rng.choice(LOCATIONS)
@@ -470,8 +577,9 @@ class _Builder:
         external_id = f"cus_{self.hexid(14)}" if source_index == 0 else f"C-{index:05d}"
         currency, sign = rng.choices([(c, s) for c, s, _ in CURRENCIES], weights=[w for *_, w in CURRENCIES])[0]
         customer_id = self.next_id("customer")
-        ds_uuids = [source["uuid"]] + ([sources[(source_index + 1) % len(sources)]["uuid"]]
-                                       if rng.random() < 0.07 else [])
+        ds_uuids = [source["uuid"]] + (
+            [sources[(source_index + 1) % len(sources)]["uuid"]] if rng.random() < 0.07 else []
+        )
         external_ids = [external_id] + ([f"merged_{self.hexid(8)}"] if len(ds_uuids) > 1 else [])
         if since is None:
             customer_since = None
@@ -487,10 +595,15 @@ class _Builder:
             trial = lead_created + rng.randint(0, 14) * DAY
         attributes = {
             "tags": rng.sample(TAGS, rng.choice((0, 0, 1, 2))),
-            "stripe": {"coupon": rng.random() < 0.5, "uid": self.hexid(8)} if source_index == 0 and rng.random() < 0.4 else {},
-            "clearbit": {"company": {"name": company, "employees": rng.randint(1, 5000)}} if company and rng.random() < 0.2 else {},
+            "stripe": {"coupon": rng.random() < 0.5, "uid": self.hexid(8)}
+            if source_index == 0 and rng.random() < 0.4
+            else {},
+            "clearbit": {"company": {"name": company, "employees": rng.randint(1, 5000)}}
+            if company and rng.random() < 0.2
+            else {},
             "custom": {"Toggle": rng.random() < 0.5, "Channel": rng.choice(("ads", "organic", "referral"))}
-            if rng.random() < 0.5 else {},
+            if rng.random() < 0.5
+            else {},
         }
         return {
             "id": customer_id,
@@ -529,9 +642,17 @@ class _Builder:
         subs = []
         for _ in range(n):
             plan = rng.choice(source_plans)
-            subs.append(_Sub(id=self.next_id("subscription"), uuid=self.uuid(), external_id=f"sub_{self.hexid(12)}",
-                             set_external_id=set_id if rng.random() < 0.7 else f"set_{self.hexid(8)}",
-                             plan=plan, unit_mrr=self.plan_prices[plan["uuid"]], quantity=rng.choice((1, 1, 1, 2, 5, 10))))
+            subs.append(
+                _Sub(
+                    id=self.next_id("subscription"),
+                    uuid=self.uuid(),
+                    external_id=f"sub_{self.hexid(12)}",
+                    set_external_id=set_id if rng.random() < 0.7 else f"set_{self.hexid(8)}",
+                    plan=plan,
+                    unit_mrr=self.plan_prices[plan["uuid"]],
+                    quantity=rng.choice((1, 1, 1, 2, 5, 10)),
+                )
+            )
         return subs
 
     def _timeline(self, customer, since, horizon, count, subs, activities, events_seed):
@@ -543,9 +664,13 @@ class _Builder:
             if rand() < 0.35:  # many movements happen at midnight: shared `date` seconds (§6)
                 times[i] -= times[i] % DAY
             times[i] = max(times[i], times[i - 1] + 1)  # keep one customer's movements strictly ordered
-        common = {"currency": customer["currency"], "customer-name": customer["name"],
-                  "customer-uuid": customer["uuid"], "customer-external-id": customer["external_id"],
-                  "billing-connector-uuid": customer["data_source_uuid"]}
+        common = {
+            "currency": customer["currency"],
+            "customer-name": customer["name"],
+            "customer-uuid": customer["uuid"],
+            "customer-external-id": customer["external_id"],
+            "billing-connector-uuid": customer["data_source_uuid"],
+        }
         snapshot = None
         total = 0
         for i, ts in enumerate(times):
@@ -586,28 +711,33 @@ class _Builder:
             description = {
                 "new_biz": f"purchased the {plan_name} plan",
                 "expansion": f"upgraded their {plan_name} plan",
-                "contraction": (f"downgraded their {plan_name} plan" if sub.state == "active"
-                                else f"cancelled their {plan_name} plan"),
+                "contraction": (
+                    f"downgraded their {plan_name} plan"
+                    if sub.state == "active"
+                    else f"cancelled their {plan_name} plan"
+                ),
                 "churn": f"cancelled their {plan_name} plan",
                 "reactivation": f"reactivated their {plan_name} plan",
             }[kind]
-            activities.append({
-                "description": description,
-                "activity-mrr-movement": movement,
-                "activity-mrr": total,
-                "activity-arr": total * 12,
-                "date": iso_offset(ts),
-                "type": kind,
-                "currency": common["currency"],
-                "subscription-external-id": sub.external_id,
-                "subscription-set-external-id": sub.set_external_id,
-                "plan-external-id": sub.plan["external_id"],
-                "customer-name": common["customer-name"],
-                "customer-uuid": common["customer-uuid"],
-                "customer-external-id": common["customer-external-id"],
-                "billing-connector-uuid": common["billing-connector-uuid"],
-                "uuid": self.uuid(),
-            })
+            activities.append(
+                {
+                    "description": description,
+                    "activity-mrr-movement": movement,
+                    "activity-mrr": total,
+                    "activity-arr": total * 12,
+                    "date": iso_offset(ts),
+                    "type": kind,
+                    "currency": common["currency"],
+                    "subscription-external-id": sub.external_id,
+                    "subscription-set-external-id": sub.set_external_id,
+                    "plan-external-id": sub.plan["external_id"],
+                    "customer-name": common["customer-name"],
+                    "customer-uuid": common["customer-uuid"],
+                    "customer-external-id": common["customer-external-id"],
+                    "billing-connector-uuid": common["billing-connector-uuid"],
+                    "uuid": self.uuid(),
+                }
+            )
             if ts <= self.today_end:
                 events_seed.append((customer, sub, kind, ts, movement))
         return snapshot if snapshot is not None else [(s.state, s.mrr) for s in subs]
@@ -621,12 +751,23 @@ class _Builder:
             end = sub.started + (elapsed // (period_days * DAY) + 1) * period_days * DAY
         else:
             end = sub.ended
-        return {"id": sub.id, "external_id": sub.external_id, "subscription_set_external_id": sub.set_external_id,
-                "quantity": sub.quantity, "uuid": sub.uuid, "mrr": mrr, "arr": mrr * 12,
-                "status": "active" if mrr > 0 else "inactive", "plan": plan["name"],
-                "billing-cycle": plan["interval_unit"], "billing-cycle-count": plan["interval_count"],
-                "start-date": iso_offset(sub.started), "end-date": iso_offset(end),
-                "currency": customer["currency"], "currency-sign": customer["currency-sign"]}
+        return {
+            "id": sub.id,
+            "external_id": sub.external_id,
+            "subscription_set_external_id": sub.set_external_id,
+            "quantity": sub.quantity,
+            "uuid": sub.uuid,
+            "mrr": mrr,
+            "arr": mrr * 12,
+            "status": "active" if mrr > 0 else "inactive",
+            "plan": plan["name"],
+            "billing-cycle": plan["interval_unit"],
+            "billing-cycle-count": plan["interval_count"],
+            "start-date": iso_offset(sub.started),
+            "end-date": iso_offset(end),
+            "currency": customer["currency"],
+            "currency-sign": customer["currency-sign"],
+        }
 
     def invoices(self, paying, subs_by_customer, plans, n) -> list[Record]:
         rng = self.rng
@@ -643,58 +784,111 @@ class _Builder:
             for sub in rng.sample(subs, min(len(subs), rng.randint(1, 2))):
                 amount = max(100, sub["mrr"] or 1900)
                 discount = rng.choice((0, 0, 0, amount // 10))
-                line_items.append({
-                    "uuid": self.uuid("li_"), "external_id": f"li_{self.hexid(8)}" if rng.random() < 0.8 else None,
-                    "type": "subscription", "subscription_uuid": self.uuid("sub_"),
-                    "subscription_external_id": sub["external_id"],
-                    "subscription_set_external_id": sub["subscription_set_external_id"],
-                    "plan_uuid": plan_uuid_by_name.get((customer["data_source_uuid"], sub["plan"])),
-                    "prorated": rng.random() < 0.1, "proration_type": None,
-                    "service_period_start": iso_ms(date_ms), "service_period_end": iso_ms(date_ms + 30 * DAY * 1000),
-                    "amount_in_cents": amount - discount, "quantity": sub["quantity"],
-                    "discount_code": "LAUNCH10" if discount else "", "discount_amount_in_cents": discount,
-                    "discount_description": "Launch discount" if discount else None,
-                    "tax_amount_in_cents": (amount - discount) // 5, "transaction_fees_in_cents": 0,
-                    "transaction_fees_currency": None, "account_code": "", "description": None,
-                    "event_order": None, "balance_transfer": None,
-                })
+                line_items.append(
+                    {
+                        "uuid": self.uuid("li_"),
+                        "external_id": f"li_{self.hexid(8)}" if rng.random() < 0.8 else None,
+                        "type": "subscription",
+                        "subscription_uuid": self.uuid("sub_"),
+                        "subscription_external_id": sub["external_id"],
+                        "subscription_set_external_id": sub["subscription_set_external_id"],
+                        "plan_uuid": plan_uuid_by_name.get((customer["data_source_uuid"], sub["plan"])),
+                        "prorated": rng.random() < 0.1,
+                        "proration_type": None,
+                        "service_period_start": iso_ms(date_ms),
+                        "service_period_end": iso_ms(date_ms + 30 * DAY * 1000),
+                        "amount_in_cents": amount - discount,
+                        "quantity": sub["quantity"],
+                        "discount_code": "LAUNCH10" if discount else "",
+                        "discount_amount_in_cents": discount,
+                        "discount_description": "Launch discount" if discount else None,
+                        "tax_amount_in_cents": (amount - discount) // 5,
+                        "transaction_fees_in_cents": 0,
+                        "transaction_fees_currency": None,
+                        "account_code": "",
+                        "description": None,
+                        "event_order": None,
+                        "balance_transfer": None,
+                    }
+                )
             if not line_items or rng.random() < 0.15:
                 amount = rng.choice((500, 2500, 9900))
-                line_items.append({
-                    "uuid": self.uuid("li_"), "external_id": None, "type": "one_time",
-                    "subscription_uuid": None, "subscription_external_id": None,
-                    "subscription_set_external_id": None, "plan_uuid": None, "prorated": False,
-                    "proration_type": None, "service_period_start": None, "service_period_end": None,
-                    "amount_in_cents": amount, "quantity": 1, "discount_code": "", "discount_amount_in_cents": 0,
-                    "discount_description": None, "tax_amount_in_cents": amount // 5,
-                    "transaction_fees_in_cents": rng.choice((0, 30)), "transaction_fees_currency": None,
-                    "account_code": rng.choice(("", "ONB-001")), "description": "Onboarding session",
-                    "event_order": None, "balance_transfer": None,
-                })
+                line_items.append(
+                    {
+                        "uuid": self.uuid("li_"),
+                        "external_id": None,
+                        "type": "one_time",
+                        "subscription_uuid": None,
+                        "subscription_external_id": None,
+                        "subscription_set_external_id": None,
+                        "plan_uuid": None,
+                        "prorated": False,
+                        "proration_type": None,
+                        "service_period_start": None,
+                        "service_period_end": None,
+                        "amount_in_cents": amount,
+                        "quantity": 1,
+                        "discount_code": "",
+                        "discount_amount_in_cents": 0,
+                        "discount_description": None,
+                        "tax_amount_in_cents": amount // 5,
+                        "transaction_fees_in_cents": rng.choice((0, 30)),
+                        "transaction_fees_currency": None,
+                        "account_code": rng.choice(("", "ONB-001")),
+                        "description": "Onboarding session",
+                        "event_order": None,
+                        "balance_transfer": None,
+                    }
+                )
             total = sum(item["amount_in_cents"] + item["tax_amount_in_cents"] for item in line_items)
             transactions = []
-            for kind, result in rng.choice(((), (("payment", "successful"),), (("payment", "successful"),),
-                                             (("payment", "failed"), ("payment", "successful")),
-                                             (("payment", "successful"), ("refund", "successful")))):
-                transactions.append({
-                    "uuid": self.uuid("tr_"), "external_id": f"tr_{self.hexid(10)}", "type": kind,
-                    "date": iso_ms(date_ms + rng.randint(0, 3 * DAY) * 1000), "result": result,
-                    # The recorded API returns null amounts (§5.9); keep some.
-                    "amount_in_cents": total if rng.random() < 0.7 else None,
-                    "transaction_fees_in_cents": rng.choice((None, 0, 59)),
-                    "transaction_fees_currency": rng.choice((None, customer["currency"])),
-                    "disabled": False, "disabled_at": None, "disabled_by": None,
-                })
+            for kind, result in rng.choice(
+                (
+                    (),
+                    (("payment", "successful"),),
+                    (("payment", "successful"),),
+                    (("payment", "failed"), ("payment", "successful")),
+                    (("payment", "successful"), ("refund", "successful")),
+                )
+            ):
+                transactions.append(
+                    {
+                        "uuid": self.uuid("tr_"),
+                        "external_id": f"tr_{self.hexid(10)}",
+                        "type": kind,
+                        "date": iso_ms(date_ms + rng.randint(0, 3 * DAY) * 1000),
+                        "result": result,
+                        # The recorded API returns null amounts (§5.9); keep some.
+                        "amount_in_cents": total if rng.random() < 0.7 else None,
+                        "transaction_fees_in_cents": rng.choice((None, 0, 59)),
+                        "transaction_fees_currency": rng.choice((None, customer["currency"])),
+                        "disabled": False,
+                        "disabled_at": None,
+                        "disabled_by": None,
+                    }
+                )
             disabled = rng.random() < 0.03
             invoice = {
-                "uuid": self.uuid("inv_"), "external_id": f"INV-{i + 1:06d}", "customer_uuid": customer["uuid"],
-                "customer_external_id": customer["external_id"], "data_source_uuid": customer["data_source_uuid"],
-                "date": iso_ms(date_ms), "due_date": iso_ms(date_ms + 14 * DAY * 1000) if rng.random() < 0.8 else None,
-                "currency": customer["currency"], "collection_method": rng.choice(("automatic", "automatic", "manual")),
-                "status": "paid" if any(t["type"] == "payment" and t["result"] == "successful" for t in transactions) else "open",
-                "disabled": disabled, "disabled_at": iso_ms(date_ms + DAY * 1000) if disabled else None,
-                "disabled_by": "ana@sandbox.example" if disabled else None, "user_created": rng.random() < 0.1,
-                "edit_history_summary": {}, "errors": {}, "line_items": line_items, "transactions": transactions,
+                "uuid": self.uuid("inv_"),
+                "external_id": f"INV-{i + 1:06d}",
+                "customer_uuid": customer["uuid"],
+                "customer_external_id": customer["external_id"],
+                "data_source_uuid": customer["data_source_uuid"],
+                "date": iso_ms(date_ms),
+                "due_date": iso_ms(date_ms + 14 * DAY * 1000) if rng.random() < 0.8 else None,
+                "currency": customer["currency"],
+                "collection_method": rng.choice(("automatic", "automatic", "manual")),
+                "status": "paid"
+                if any(t["type"] == "payment" and t["result"] == "successful" for t in transactions)
+                else "open",
+                "disabled": disabled,
+                "disabled_at": iso_ms(date_ms + DAY * 1000) if disabled else None,
+                "disabled_by": "ana@sandbox.example" if disabled else None,
+                "user_created": rng.random() < 0.1,
+                "edit_history_summary": {},
+                "errors": {},
+                "line_items": line_items,
+                "transactions": transactions,
             }
             self.stamp(invoice["uuid"], (date_ms // 1000 + rng.randint(60, 3600)) * 10**9 + rng.randrange(10**9))
             invoices.append(invoice)
@@ -711,20 +905,32 @@ class _Builder:
             event_type = EVENT_TYPE_FOR_ACTIVITY[kind]
             event_ts = min(ts + resend * rng.randint(1, 30) * DAY, self.today_end)
             if rng.random() < 0.08:
-                event_type = rng.choice(("subscription_cancellation_scheduled", "subscription_update_scheduled",
-                                         "subscription_event_retracted"))
+                event_type = rng.choice(
+                    (
+                        "subscription_cancellation_scheduled",
+                        "subscription_update_scheduled",
+                        "subscription_event_retracted",
+                    )
+                )
             cancelled = event_type in ("subscription_cancelled", "subscription_cancellation_scheduled")
             created = min(event_ts + rng.randint(0, 2 * DAY), self.today_end)
             event = {
-                "id": 0, "data_source_uuid": customer["data_source_uuid"],
+                "id": 0,
+                "data_source_uuid": customer["data_source_uuid"],
                 "customer_external_id": customer["external_id"],
                 "subscription_set_external_id": sub.set_external_id if rng.random() < 0.6 else None,
-                "subscription_external_id": sub.external_id, "plan_external_id": sub.plan["external_id"],
-                "event_date": iso_z(event_ts), "effective_date": iso_z(event_ts + rng.choice((0, 0, DAY))),
-                "event_type": event_type, "external_id": f"evt_{self.hexid(10)}" if rng.random() < 0.5 else None,
-                "errors": {}, "created_at": iso_z(created), "updated_at": iso_z(created + rng.choice((0, 0, 3600))),
+                "subscription_external_id": sub.external_id,
+                "plan_external_id": sub.plan["external_id"],
+                "event_date": iso_z(event_ts),
+                "effective_date": iso_z(event_ts + rng.choice((0, 0, DAY))),
+                "event_type": event_type,
+                "external_id": f"evt_{self.hexid(10)}" if rng.random() < 0.5 else None,
+                "errors": {},
+                "created_at": iso_z(created),
+                "updated_at": iso_z(created + rng.choice((0, 0, 3600))),
                 # Cancellations carry no amounts; null (not the once-recorded "") keeps the ints honest (§5.10, §8).
-                "quantity": None if cancelled else sub.quantity, "currency": customer["currency"],
+                "quantity": None if cancelled else sub.quantity,
+                "currency": customer["currency"],
                 "amount_in_cents": None if cancelled else abs(movement) or sub.unit_mrr,
                 "tax_amount_in_cents": None if cancelled else 0,
                 "retracted_event_id": None,
@@ -747,9 +953,12 @@ class _Builder:
             first = rng.choice(FIRST_NAMES + ("Zoë", "Jürgen", "太郎"))
             sparse = rng.random() < 0.3  # many contacts only have an email or a name (§5.11: all nullable)
             contact = {
-                "uuid": self.uuid("con_"), "customer_uuid": customer["uuid"],
-                "customer_external_id": customer["external_id"], "data_source_uuid": customer["data_source_uuid"],
-                "position": rng.randint(1, 9), "first_name": None if sparse and rng.random() < 0.5 else first,
+                "uuid": self.uuid("con_"),
+                "customer_uuid": customer["uuid"],
+                "customer_external_id": customer["external_id"],
+                "data_source_uuid": customer["data_source_uuid"],
+                "position": rng.randint(1, 9),
+                "first_name": None if sparse and rng.random() < 0.5 else first,
                 "last_name": None if sparse else rng.choice(LAST_NAMES),
                 "title": None if sparse else rng.choice(("CTO", "CEO", "Head of Finance", "Engineer")),
                 "email": f"contact{i}@example.com" if rng.random() < 0.9 else None,
@@ -759,7 +968,9 @@ class _Builder:
                 "notes": None if rng.random() < 0.7 else "Heading\nBody\nFooter",
                 "custom": {} if rng.random() < 0.6 else {"Toggle": rng.random() < 0.5},
                 "external_id": None if rng.random() < 0.5 else f"ext_con_{i}",
-                "last_seen": None if rng.random() < 0.5 else iso_ms(self.created_ns(self.today_end - 90 * DAY, self.today_end) // 10**6),
+                "last_seen": None
+                if rng.random() < 0.5
+                else iso_ms(self.created_ns(self.today_end - 90 * DAY, self.today_end) // 10**6),
             }
             self.stamp(contact["uuid"], self.created_ns(self.history_start, self.today_end))
             contacts.append(contact)
@@ -772,21 +983,32 @@ class _Builder:
             customer = customers[i % len(customers)]
             created_ns = self.created_ns(self.history_start, self.today_end)
             kind = rng.choice(("note", "note", "call"))
-            author = rng.choice(("Ana Sales (ana@sandbox.example)", "Soeun Lee[staff-user-2] (soeun+staff@sandbox.example)"))
+            author = rng.choice(
+                ("Ana Sales (ana@sandbox.example)", "Soeun Lee[staff-user-2] (soeun+staff@sandbox.example)")
+            )
             updated_ms = created_ns // 10**6 + rng.choice((0, 0, rng.randint(1, 10**7)))
-            note = {"uuid": self.uuid("note_"), "customer_uuid": customer["uuid"], "type": kind,
-                    "text": rng.choice(("Renewal call", "Asked about SSO ✅", "Prefers email.\nFollow up in Q3",
-                                        "Übergabe an Vertrieb")),
-                    "call_duration": rng.randint(30, 3600) if kind == "call" else 0, "author": author,
-                    "created_at": iso_ms(created_ns // 10**6), "updated_at": iso_ms(updated_ms)}
+            note = {
+                "uuid": self.uuid("note_"),
+                "customer_uuid": customer["uuid"],
+                "type": kind,
+                "text": rng.choice(
+                    ("Renewal call", "Asked about SSO ✅", "Prefers email.\nFollow up in Q3", "Übergabe an Vertrieb")
+                ),
+                "call_duration": rng.randint(30, 3600) if kind == "call" else 0,
+                "author": author,
+                "created_at": iso_ms(created_ns // 10**6),
+                "updated_at": iso_ms(updated_ms),
+            }
             self.stamp(note["uuid"], created_ns)
             notes.append(note)
         return _newest_first(notes, self.stamps, "uuid")
 
     def opportunities(self, customers, n) -> list[Record]:
         rng = self.rng
-        stages = (("New Business", ("Discovery", "Evaluation", "Negotiation", "Won", "Lost")),
-                  ("Expansion", ("Qualified", "Proposal", "Won", "Lost")))
+        stages = (
+            ("New Business", ("Discovery", "Evaluation", "Negotiation", "Won", "Lost")),
+            ("Expansion", ("Qualified", "Proposal", "Won", "Lost")),
+        )
         result = []
         for i in range(n):
             customer = customers[i % len(customers)]
@@ -794,14 +1016,20 @@ class _Builder:
             pipeline, pipeline_stages = rng.choice(stages)
             stage = rng.choice(pipeline_stages)
             category = {"Won": "won", "Lost": "lost"}.get(stage, rng.choice(("pipeline", "best_case", "committed")))
-            close = dt.date.fromordinal(dt.datetime.fromtimestamp(created_ns // 10**9, dt.timezone.utc).toordinal()
-                                        + rng.randint(7, 180))
+            close = dt.date.fromordinal(
+                dt.datetime.fromtimestamp(created_ns // 10**9, dt.timezone.utc).toordinal() + rng.randint(7, 180)
+            )
             opportunity = {
-                "uuid": self.uuid(), "customer_uuid": customer["uuid"],
+                "uuid": self.uuid(),
+                "customer_uuid": customer["uuid"],
                 "owner": rng.choice(("sales@sandbox.example", "ana@sandbox.example")),
-                "pipeline": pipeline, "pipeline_stage": stage, "estimated_close_date": close.isoformat(),
-                "currency": customer["currency"], "amount_in_cents": rng.randint(10, 5000) * 100,
-                "type": rng.choice(("recurring", "recurring", "one-time")), "forecast_category": category,
+                "pipeline": pipeline,
+                "pipeline_stage": stage,
+                "estimated_close_date": close.isoformat(),
+                "currency": customer["currency"],
+                "amount_in_cents": rng.randint(10, 5000) * 100,
+                "type": rng.choice(("recurring", "recurring", "one-time")),
+                "forecast_category": category,
                 "win_likelihood": {"won": 100, "lost": 0}.get(category, rng.randint(5, 95)),
                 "custom": {} if rng.random() < 0.5 else {"from_campaign": rng.random() < 0.5},
                 "created_at": iso_ms(created_ns // 10**6),
@@ -820,11 +1048,16 @@ class _Builder:
             created_ms = created_ns // 10**6
             due_day = created_ns // 10**9 // DAY * DAY + rng.randint(1, 60) * DAY
             completed = created_ms + rng.randint(1, 20) * DAY * 1000 if rng.random() < 0.4 else None
-            task = {"task_uuid": self.uuid(), "customer_uuid": customer["uuid"],
-                    "task_details": rng.choice(("Send renewal quote", "Check in after onboarding", "Follow up ☎️")),
-                    "assignee": rng.choice(("sales@sandbox.example", "ana@sandbox.example")),
-                    "due_date": iso_ms(due_day * 1000), "completed_at": iso_ms(completed) if completed else None,
-                    "created_at": iso_ms(created_ms), "updated_at": iso_ms(completed or created_ms)}
+            task = {
+                "task_uuid": self.uuid(),
+                "customer_uuid": customer["uuid"],
+                "task_details": rng.choice(("Send renewal quote", "Check in after onboarding", "Follow up ☎️")),
+                "assignee": rng.choice(("sales@sandbox.example", "ana@sandbox.example")),
+                "due_date": iso_ms(due_day * 1000),
+                "completed_at": iso_ms(completed) if completed else None,
+                "created_at": iso_ms(created_ms),
+                "updated_at": iso_ms(completed or created_ms),
+            }
             self.stamp(task["task_uuid"], created_ns)
             tasks.append(task)
         return _newest_first(tasks, self.stamps, "task_uuid")
@@ -839,8 +1072,13 @@ def _parse_epoch(value: str) -> int:
     return int(dt.datetime.fromisoformat(value).timestamp())
 
 
-def build_dataset(seed: int = 7, customers: int = 300, activities: int = 3000,
-                  today: dt.date | None = None, future_days: int = FUTURE_DAYS) -> Dataset:
+def build_dataset(
+    seed: int = 7,
+    customers: int = 300,
+    activities: int = 3000,
+    today: dt.date | None = None,
+    future_days: int = FUTURE_DAYS,
+) -> Dataset:
     """Build the whole sandbox dataset; deterministic for its arguments.
 
     Some activities are scheduled up to `future_days` after today, as in a real account; with
@@ -855,7 +1093,8 @@ def build_dataset(seed: int = 7, customers: int = 300, activities: int = 3000,
     plans = builder.plans(sources)
     plan_groups, plan_group_plans = builder.plan_groups(plans)
     customer_list, activity_list, subs_by_customer, event_seeds = builder.customers_and_activities(
-        customers, activities, sources, plans)
+        customers, activities, sources, plans
+    )
     paying = [c for c in customer_list if c["customer-since"] is not None]
     many = max(260, customers)  # >= 250 so per_page=200 needs two pages
     return Dataset(

@@ -18,9 +18,10 @@ import socket
 import threading
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Sequence
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
@@ -55,6 +56,7 @@ def not_found(message: str, param: str) -> ApiError:
 # ===================================================================================================
 # Paging. Every list endpoint goes through `paginate`; only how a cursor names a position differs.
 
+
 class _View(Sequence):
     """The window [lo, hi) of a list, optionally reversed, without copying (activities, §6)."""
 
@@ -70,8 +72,8 @@ class _View(Sequence):
         if isinstance(index, slice):
             start, stop, _ = index.indices(len(self))
             if self.reverse:
-                return self.base[self.hi - stop: self.hi - start][::-1]
-            return self.base[self.lo + start: self.lo + stop]
+                return self.base[self.hi - stop : self.hi - start][::-1]
+            return self.base[self.lo + start : self.lo + stop]
         if index < 0:
             index += len(self)
         return self.base[self.hi - 1 - index] if self.reverse else self.base[self.lo + index]
@@ -241,6 +243,7 @@ def reject_page_param(query: dict[str, str]) -> None:
 # Envelopes (§4.2): first pages (no cursor sent) of formerly offset-paged endpoints keep their
 # deprecated fields, later pages carry only `cursor` and `has_more`.
 
+
 def _total_pages(page: Page) -> int:
     return max(1, -(-page.total // page.per_page))
 
@@ -251,20 +254,41 @@ def envelope(style: str, key: str, page: Page, first: bool, seq: Sequence[Record
             return {key: page.entries, "has_more": page.has_more, "cursor": page.cursor}
         return {key: page.entries, "cursor": page.cursor, "has_more": page.has_more}
     if style == "customers":
-        return {key: page.entries, "current_page": 1, "total_pages": _total_pages(page), "has_more": page.has_more,
-                "per_page": page.per_page, "page": 1, "cursor": page.cursor}
+        return {
+            key: page.entries,
+            "current_page": 1,
+            "total_pages": _total_pages(page),
+            "has_more": page.has_more,
+            "per_page": page.per_page,
+            "page": 1,
+            "cursor": page.cursor,
+        }
     if style == "rails":
-        return {key: page.entries, "current_page": 1, "total_pages": _total_pages(page), "cursor": page.cursor,
-                "has_more": page.has_more}
+        return {
+            key: page.entries,
+            "current_page": 1,
+            "total_pages": _total_pages(page),
+            "cursor": page.cursor,
+            "has_more": page.has_more,
+        }
     if style == "events":
         # next_key = id of the page's last event, before_key = newest creation time (§4.2 recording).
-        meta = {"next_key": page.entries[-1]["id"] if page.has_more else None, "prev_key": None,
-                "before_key": seq[0]["created_at"].replace("Z", ".000Z") if len(seq) else None,
-                "page": 1, "total_pages": _total_pages(page)}
+        meta = {
+            "next_key": page.entries[-1]["id"] if page.has_more else None,
+            "prev_key": None,
+            "before_key": seq[0]["created_at"].replace("Z", ".000Z") if len(seq) else None,
+            "page": 1,
+            "total_pages": _total_pages(page),
+        }
         return {key: page.entries, "meta": meta, "cursor": page.cursor, "has_more": page.has_more}
     if style == "subscriptions":
-        return {key: page.entries, "has_more": page.has_more, "per_page": page.per_page, "page": 1,
-                "cursor": page.cursor}
+        return {
+            key: page.entries,
+            "has_more": page.has_more,
+            "per_page": page.per_page,
+            "page": 1,
+            "cursor": page.cursor,
+        }
     if style == "activities":
         return {key: page.entries, "has_more": page.has_more, "per_page": page.per_page, "cursor": page.cursor}
     return {key: page.entries, "cursor": page.cursor, "has_more": page.has_more}  # new endpoints
@@ -272,6 +296,7 @@ def envelope(style: str, key: str, page: Page, first: bool, seq: Sequence[Record
 
 # ===================================================================================================
 # List endpoints as declarations.
+
 
 def _created(ds: Dataset, record: Record, id_key: str = "uuid") -> str:
     return ds.sort_stamps.get(str(record[id_key]), "")
@@ -309,43 +334,90 @@ def _plan_group_plans(ds: Dataset, match: re.Match) -> list[Record]:
 
 LISTINGS: dict[str, Listing] = {
     r"/v1/customers": Listing(
-        "entries", lambda ds, m: ds.customers,
+        "entries",
+        lambda ds, m: ds.customers,
         # §4.2: keyset on customer-since (UTC) then id, ascending; null customer-since sorts first.
         Keyset(lambda ds, r: utc_stamp(r["customer-since"]), "id", int_id=True),
-        "customers", {"data_source_uuid": "data_source_uuid", "external_id": "external_id",
-                      "status": "status", "email": "email"}),
+        "customers",
+        {"data_source_uuid": "data_source_uuid", "external_id": "external_id", "status": "status", "email": "email"},
+    ),
     r"/v1/customers/(?P<uuid>[^/]+)/subscriptions": Listing(
-        "entries", _customer_subscriptions, PageNumber(), "subscriptions"),
+        "entries", _customer_subscriptions, PageNumber(), "subscriptions"
+    ),
     r"/v1/plans": Listing(
-        "plans", lambda ds, m: ds.plans, by_creation(), "rails",
-        {"data_source_uuid": "data_source_uuid", "external_id": "external_id"}, JSON_RAILS),
-    r"/v1/plan_groups": Listing("plan_groups", lambda ds, m: ds.plan_groups, by_creation(), "rails",
-                                content_type=JSON_RAILS),
-    r"/v1/plan_groups/(?P<uuid>[^/]+)/plans": Listing("plans", _plan_group_plans, by_creation(), "rails",
-                                                      content_type=JSON_RAILS),
+        "plans",
+        lambda ds, m: ds.plans,
+        by_creation(),
+        "rails",
+        {"data_source_uuid": "data_source_uuid", "external_id": "external_id"},
+        JSON_RAILS,
+    ),
+    r"/v1/plan_groups": Listing(
+        "plan_groups", lambda ds, m: ds.plan_groups, by_creation(), "rails", content_type=JSON_RAILS
+    ),
+    r"/v1/plan_groups/(?P<uuid>[^/]+)/plans": Listing(
+        "plans", _plan_group_plans, by_creation(), "rails", content_type=JSON_RAILS
+    ),
     r"/v1/invoices": Listing(
-        "invoices", lambda ds, m: ds.invoices, by_creation(), "rails",
+        "invoices",
+        lambda ds, m: ds.invoices,
+        by_creation(),
+        "rails",
         {"customer_uuid": "customer_uuid", "data_source_uuid": "data_source_uuid", "external_id": "external_id"},
-        JSON_RAILS),
+        JSON_RAILS,
+    ),
     r"/v1/subscription_events": Listing(
-        "subscription_events", lambda ds, m: ds.subscription_events, by_creation("id", int_id=True), "events",
-        {"data_source_uuid": "data_source_uuid", "customer_external_id": "customer_external_id",
-         "subscription_external_id": "subscription_external_id", "external_id": "external_id",
-         "event_type": "event_type", "plan_external_id": "plan_external_id"}),
+        "subscription_events",
+        lambda ds, m: ds.subscription_events,
+        by_creation("id", int_id=True),
+        "events",
+        {
+            "data_source_uuid": "data_source_uuid",
+            "customer_external_id": "customer_external_id",
+            "subscription_external_id": "subscription_external_id",
+            "external_id": "external_id",
+            "event_type": "event_type",
+            "plan_external_id": "plan_external_id",
+        },
+    ),
     r"/v1/contacts": Listing(
-        "entries", lambda ds, m: ds.contacts, by_creation(), "plain",
-        {"customer_uuid": "customer_uuid", "data_source_uuid": "data_source_uuid", "email": "email",
-         "customer_external_id": "customer_external_id"}),
+        "entries",
+        lambda ds, m: ds.contacts,
+        by_creation(),
+        "plain",
+        {
+            "customer_uuid": "customer_uuid",
+            "data_source_uuid": "data_source_uuid",
+            "email": "email",
+            "customer_external_id": "customer_external_id",
+        },
+    ),
     r"/v1/customer_notes": Listing(
-        "entries", lambda ds, m: ds.customer_notes, by_creation(), "plain",
-        {"customer_uuid": "customer_uuid", "type": "type"}),
+        "entries",
+        lambda ds, m: ds.customer_notes,
+        by_creation(),
+        "plain",
+        {"customer_uuid": "customer_uuid", "type": "type"},
+    ),
     r"/v1/opportunities": Listing(
-        "entries", lambda ds, m: ds.opportunities, by_creation(), "plain",
-        {"customer_uuid": "customer_uuid", "owner": "owner", "pipeline": "pipeline",
-         "pipeline_stage": "pipeline_stage"}),
+        "entries",
+        lambda ds, m: ds.opportunities,
+        by_creation(),
+        "plain",
+        {
+            "customer_uuid": "customer_uuid",
+            "owner": "owner",
+            "pipeline": "pipeline",
+            "pipeline_stage": "pipeline_stage",
+        },
+    ),
     r"/v1/tasks": Listing(
-        "entries", lambda ds, m: ds.tasks, by_creation("task_uuid"), "plain",
-        {"customer_uuid": "customer_uuid", "assignee": "assignee"}),
+        "entries",
+        lambda ds, m: ds.tasks,
+        by_creation("task_uuid"),
+        "plain",
+        {"customer_uuid": "customer_uuid", "assignee": "assignee"},
+    ),
 }
 
 
@@ -368,6 +440,7 @@ def serve_listing(ds: Dataset, listing: Listing, match: re.Match, query: dict[st
 
 # ===================================================================================================
 # Activities (§6).
+
 
 def activities_by_uuid(ds: Dataset) -> dict[str, Record]:
     return ds.derived("activities_by_uuid", ds.activities, lambda: {a["uuid"]: a for a in ds.activities})
@@ -394,8 +467,9 @@ def _activity_bound(query: dict[str, str], name: str, end: bool) -> str | None:
         raw = query[spelling]
         try:
             if re.fullmatch(r"\d{4}-\d\d-\d\d", raw):
-                moment = dt.datetime.combine(dt.date.fromisoformat(raw), dt.time(23, 59, 59) if end else dt.time(),
-                                             dt.timezone.utc)
+                moment = dt.datetime.combine(
+                    dt.date.fromisoformat(raw), dt.time(23, 59, 59) if end else dt.time(), dt.timezone.utc
+                )
             elif match := _DATETIME.fullmatch(raw):
                 day, hour, minute, second, fraction, offset = match.groups()
                 zone = dt.timezone.utc
@@ -403,8 +477,9 @@ def _activity_bound(query: dict[str, str], name: str, end: bool) -> str | None:
                     sign = -1 if offset[0] == "-" else 1
                     digits = offset[1:].replace(":", "")
                     zone = dt.timezone(sign * dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
-                moment = dt.datetime.combine(dt.date.fromisoformat(day),
-                                             dt.time(int(hour), int(minute), int(second or 0)), zone)
+                moment = dt.datetime.combine(
+                    dt.date.fromisoformat(day), dt.time(int(hour), int(minute), int(second or 0)), zone
+                )
                 if fraction and int(fraction) and not end:  # activity dates are whole seconds
                     moment += dt.timedelta(seconds=1)
             else:
@@ -440,6 +515,7 @@ def serve_activities(ds: Dataset, match: re.Match, query: dict[str, str]) -> tup
 
 # ===================================================================================================
 # Metrics (§7): not paginated; required YYYY-MM-DD bounds; entries at period ends.
+
 
 def _metric_date(query: dict[str, str], name: str) -> dt.date:
     if name not in query:
@@ -519,11 +595,23 @@ def serve_account(ds: Dataset, match: re.Match, query: dict[str, str]) -> tuple[
 
 
 def serve_data_sources(ds: Dataset, match: re.Match, query: dict[str, str]) -> tuple[int, str, Any]:
-    sources = [s for s in ds.data_sources
-               if query.get("name", s["name"]) == s["name"] and query.get("system", s["system"]) == s["system"]]
+    sources = [
+        s
+        for s in ds.data_sources
+        if query.get("name", s["name"]) == s["name"] and query.get("system", s["system"]) == s["system"]
+    ]
     if query.get("with_processing_status") == "true":
-        sources = [{**s, "processing_status": {"processed": 0 if s["status"] == "never_imported" else 1,
-                                               "failed": 0, "pending": 0}} for s in sources]
+        sources = [
+            {
+                **s,
+                "processing_status": {
+                    "processed": 0 if s["status"] == "never_imported" else 1,
+                    "failed": 0,
+                    "pending": 0,
+                },
+            }
+            for s in sources
+        ]
     if query.get("with_auto_churn_subscription_setting") == "true":
         sources = [{**s, "auto_churn_subscription_setting": {"enabled": False, "interval": None}} for s in sources]
     return 200, JSON, {"data_sources": sources}  # §5.2: not paginated
@@ -546,6 +634,7 @@ ROUTES: list[tuple[re.Pattern, Callable]] = [
 
 # ===================================================================================================
 # HTTP plumbing.
+
 
 @dataclass(frozen=True)
 class LoggedRequest:
@@ -604,7 +693,7 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False  # idle keep-alive connections must not hold up stop()
     allow_reuse_address = True
 
-    def __init__(self, address, sandbox: "Sandbox"):
+    def __init__(self, address, sandbox: Sandbox):
         self.sandbox = sandbox
         self.open_sockets: set[socket.socket] = set()
         self.sockets_lock = threading.Lock()
@@ -624,8 +713,14 @@ class _Server(ThreadingHTTPServer):
 class Sandbox:
     """The fake API server. `start()` returns the base URL (paths are under `/v1`)."""
 
-    def __init__(self, dataset: Dataset | None = None, api_key: str = DEFAULT_API_KEY,
-                 faults: Faults | None = None, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        dataset: Dataset | None = None,
+        api_key: str = DEFAULT_API_KEY,
+        faults: Faults | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ):
         self.dataset = dataset if dataset is not None else build_dataset()
         self.api_key = api_key
         self.faults = faults or Faults()
@@ -646,8 +741,9 @@ class Sandbox:
         self._server = _Server((self.host, self.port), self)
         self.port = self._server.server_address[1]
         self.url = f"http://{self.host}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="chartmogul-sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="chartmogul-sandbox", daemon=True
+        )
         self._thread.start()
         return self.url
 
@@ -664,7 +760,7 @@ class Sandbox:
                     pass
         self._server = None
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         self.start()
         return self
 
@@ -722,8 +818,9 @@ class Sandbox:
                 handler.rfile.read(length)
             if self.faults.latency_ms:
                 time.sleep(self.faults.latency_ms / 1000)
-            response = self._respond(handler.command, split.path, query, handler.headers.get("Authorization"),
-                                     in_flight)
+            response = self._respond(
+                handler.command, split.path, query, handler.headers.get("Authorization"), in_flight
+            )
         except Exception:  # a sandbox bug must show up as a 500, not a hung client
             traceback.print_exc()
         finally:
@@ -731,13 +828,17 @@ class Sandbox:
                 self.in_flight -= 1
         status = 0 if response.mode == "drop" else response.status
         with self._lock:  # logged before sending, so a client that got its answer sees it logged
-            self._log.append(LoggedRequest(handler.command, split.path, query, status, response.fault,
-                                           began, time.monotonic() - began))
+            self._log.append(
+                LoggedRequest(
+                    handler.command, split.path, query, status, response.fault, began, time.monotonic() - began
+                )
+            )
             self.status_counts[status] += 1
         self._send(handler, response)
 
-    def _respond(self, method: str, path: str, query: dict[str, str], authorization: str | None,
-                 in_flight: int) -> _Response:
+    def _respond(
+        self, method: str, path: str, query: dict[str, str], authorization: str | None, in_flight: int
+    ) -> _Response:
         if not self._authorized(authorization):
             return _json(401, UNAUTHORIZED)
         faults, state = self.faults, self._fault_state
@@ -766,7 +867,7 @@ class Sandbox:
         return response
 
     def _route(self, method: str, path: str, query: dict[str, str]) -> _Response:
-        for pattern, serve in ROUTES:
+        for pattern, serve in ROUTES:  # noqa: B007 (used after the loop)
             match = pattern.fullmatch(path)
             if match is not None:
                 break
@@ -786,8 +887,11 @@ class Sandbox:
             return
         close = response.mode == "truncate" or handler.command != "GET" or handler.close_connection
         reason = _reason(response.status)
-        head = [f"HTTP/1.1 {response.status} {reason}", f"Content-Type: {response.content_type}",
-                f"Content-Length: {len(response.body)}"]
+        head = [
+            f"HTTP/1.1 {response.status} {reason}",
+            f"Content-Type: {response.content_type}",
+            f"Content-Length: {len(response.body)}",
+        ]
         head += [f"{name}: {value}" for name, value in response.headers]
         if close:
             head.append("Connection: close")

@@ -18,9 +18,10 @@ GET /v1/activities (https://dev.chartmogul.com/reference/activities/list, chartm
 """
 
 import math
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping, MutableMapping, Optional
+from typing import Any
 
 from airbyte_cdk.models import FailureType, SyncMode
 from airbyte_cdk.sources.streams.http import HttpStream
@@ -55,10 +56,10 @@ class Activities(ChartmogulStream):
     cursor_field = CURSOR_FIELD
     state_checkpoint_interval = PAGE_SIZE
 
-    def __init__(self, settings, now: Optional[datetime] = None):
+    def __init__(self, settings, now: datetime | None = None):
         super().__init__(settings)
         self._now = now
-        self._cursor: Optional[datetime] = None
+        self._cursor: datetime | None = None
         self._state: MutableMapping[str, Any] = {}
         self._in_order = True
 
@@ -77,7 +78,7 @@ class Activities(ChartmogulStream):
     def state(self, value: Mapping[str, Any]) -> None:
         self._set_cursor(read_state(value))
 
-    def _set_cursor(self, value: Optional[datetime]) -> None:
+    def _set_cursor(self, value: datetime | None) -> None:
         self._cursor = value
         self._state = {CURSOR_FIELD: value.isoformat()} if value else {}
 
@@ -133,7 +134,7 @@ class Activities(ChartmogulStream):
         }
         return {**params, **(next_page_token or {})}
 
-    def next_page_token(self, response) -> Optional[Mapping[str, Any]]:
+    def next_page_token(self, response) -> Mapping[str, Any] | None:
         body = json_body(response)
         entries = body.get("entries") or []
         if not body.get("has_more") or not entries or getattr(response, "chartmogul_split", False):
@@ -161,7 +162,7 @@ class Activities(ChartmogulStream):
         # Dates are parsed once, here; what the state needs of them follows the page's records.
         return [record for _, record in kept] + [_PageDone(kept[0][0], kept[-1][0])]
 
-    def _maybe_split(self, window: dict, dated: list) -> Optional[datetime]:
+    def _maybe_split(self, window: dict, dated: list) -> datetime | None:
         """A window with more than a page: hand the rest of it to several readers at once.
 
         The first page tells how densely the window is filled. The rest, from the last date of
@@ -208,7 +209,7 @@ def _windows(start: datetime, end: datetime) -> Iterable[dict]:
         start = window_end
 
 
-def read_state(value: Optional[Mapping[str, Any]]) -> Optional[datetime]:
+def read_state(value: Mapping[str, Any] | None) -> datetime | None:
     """The saved cursor, from this connector's state or the CDK's older formats."""
     if not value:
         return None
@@ -229,7 +230,7 @@ def read_state(value: Optional[Mapping[str, Any]]) -> Optional[datetime]:
     raise _bad_state(value)
 
 
-def _from_slices(value: Mapping[str, Any]) -> Optional[datetime]:
+def _from_slices(value: Mapping[str, Any]) -> datetime | None:
     """The end of the first unbroken run of read slices, as the CDK reads its own state."""
     slices = value.get("slices")
     if not isinstance(slices, list):

@@ -10,9 +10,10 @@ A stream in `streams.py` is a declaration on top of one of these.
 """
 
 from abc import ABC
+from collections.abc import Iterable, Mapping, MutableMapping
 from datetime import datetime, timezone
 from functools import cache
-from typing import Any, Iterable, Mapping, MutableMapping, Optional
+from typing import Any
 
 import requests
 from airbyte_cdk.models import FailureType, SyncMode
@@ -42,7 +43,7 @@ def unexpected_answer(response: requests.Response, what: str) -> AirbyteTracedEx
 
 class ChartmogulStream(HttpStream, ABC):
     envelope = "entries"
-    primary_key = "uuid"
+    primary_key: str | list[str] | None = "uuid"
     ignore_not_found = False
 
     def __init__(self, settings: Settings):
@@ -55,13 +56,13 @@ class ChartmogulStream(HttpStream, ABC):
     def url_base(self) -> str:
         return f"{self.settings.base_url}/v1/"
 
-    def get_json_schema(self) -> Mapping[str, Any]:
+    def get_json_schema(self) -> Mapping[str, Any]:  # type: ignore[override]  # the CDK's is an lru_cache
         return _schema(self.name)
 
     def get_error_handler(self) -> ChartmogulErrorHandler:
         return ChartmogulErrorHandler(ignore_not_found=self.ignore_not_found)
 
-    def next_page_token(self, response: requests.Response) -> Optional[Mapping[str, Any]]:
+    def next_page_token(self, response: requests.Response) -> Mapping[str, Any] | None:
         return None
 
     def parse_response(self, response: requests.Response, **kwargs) -> Iterable[Mapping[str, Any]]:
@@ -100,7 +101,7 @@ class CursorStream(ChartmogulStream, ABC):
     def request_params(self, stream_state=None, stream_slice=None, next_page_token=None) -> MutableMapping[str, Any]:
         return {"per_page": PAGE_SIZE, **(next_page_token or {})}
 
-    def next_page_token(self, response: requests.Response) -> Optional[Mapping[str, Any]]:
+    def next_page_token(self, response: requests.Response) -> Mapping[str, Any] | None:
         if response.status_code != 200:
             return None
         body = json_body(response)
@@ -115,7 +116,7 @@ class MetricsStream(ChartmogulStream, ABC):
     """A metrics time series from the start date to today (UTC), one entry per period (§7)."""
 
     primary_key = "date"
-    interval: Optional[str] = None  # None: the configured interval
+    interval: str | None = None  # None: the configured interval
 
     def request_params(self, stream_state=None, stream_slice=None, next_page_token=None) -> MutableMapping[str, Any]:
         # Dates only: the metrics API takes YYYY-MM-DD, not a date-time (§7).

@@ -8,9 +8,10 @@ regular expression, not a fix.
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any, Mapping
+from typing import Any
 
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
@@ -52,9 +53,7 @@ class Settings:
 
 
 def config_error(message: str) -> AirbyteTracedException:
-    return AirbyteTracedException(
-        message=message, internal_message=message, failure_type=FailureType.config_error
-    )
+    return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error)
 
 
 def parse_config(config: Mapping[str, Any], now: datetime | None = None) -> Settings:
@@ -91,9 +90,7 @@ def _api_key(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise config_error(f"The 'api_key' field is missing or empty. {API_KEYS_HELP}")
     if value != value.strip():
-        raise config_error(
-            "The 'api_key' field has spaces or line breaks around the key. Paste the key alone."
-        )
+        raise config_error("The 'api_key' field has spaces or line breaks around the key. Paste the key alone.")
     return value
 
 
@@ -111,7 +108,8 @@ def _start_date(value: Any, now: datetime) -> datetime:
         )
     try:
         # datetime() says which part is off ("month must be in 1..12"); strptime would not.
-        parsed = datetime(*(int(part) for part in match.groups()), tzinfo=timezone.utc)
+        year, month, day, hour, minute, second = (int(part) for part in match.groups())
+        parsed = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
     except ValueError as error:
         raise config_error(
             f"The 'start_date' field is {value!r}, which is not a real date-time ({error}). "
@@ -127,9 +125,7 @@ def _start_date(value: Any, now: datetime) -> datetime:
 
 def _interval(value: Any) -> str:
     if value not in INTERVALS:
-        raise config_error(
-            f"The 'interval' field is {value!r}; it must be one of {', '.join(INTERVALS)}."
-        )
+        raise config_error(f"The 'interval' field is {value!r}; it must be one of {', '.join(INTERVALS)}.")
     return value
 
 

@@ -5,8 +5,6 @@ so anything but success is final. Each failure gets a message that names the req
 quotes ChartMogul's own words and says what to do.
 """
 
-from typing import Optional, Union
-
 import orjson
 import requests
 from airbyte_cdk.models import FailureType
@@ -48,7 +46,7 @@ def skipped(response: requests.Response) -> str:
     )
 
 
-def resolve(response_or_error: Union[requests.Response, Exception, None]) -> ErrorResolution:
+def resolve(response_or_error: requests.Response | Exception | None) -> ErrorResolution:
     if isinstance(response_or_error, requests.Response):
         return _resolve_response(response_or_error)
     request = getattr(response_or_error, "request", None)
@@ -88,9 +86,7 @@ def _resolve_response(response: requests.Response) -> ErrorResolution:
 
 
 def _fail(failure_type: FailureType, message: str) -> ErrorResolution:
-    return ErrorResolution(
-        response_action=ResponseAction.FAIL, failure_type=failure_type, error_message=message
-    )
+    return ErrorResolution(response_action=ResponseAction.FAIL, failure_type=failure_type, error_message=message)
 
 
 class ChartmogulErrorHandler(ErrorHandler):
@@ -100,11 +96,11 @@ class ChartmogulErrorHandler(ErrorHandler):
         self._ignore_not_found = ignore_not_found
 
     @property
-    def max_retries(self) -> Optional[int]:
+    def max_retries(self) -> int | None:
         return 0
 
     @property
-    def max_time(self) -> Optional[int]:
+    def max_time(self) -> int | None:
         return None
 
     def interpret_response(self, response_or_error=None) -> ErrorResolution:

@@ -22,8 +22,9 @@ while the head walked such a partition.
 import queue
 import threading
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Optional, TypeVar
+from typing import Optional, TypeVar
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -54,7 +55,7 @@ class _Schedule:
         self.stop = threading.Event()
         self.budget = threading.Semaphore(AHEAD_BATCHES)
         self.pending: deque[_Partition] = deque()
-        self.head: Optional[_Partition] = None
+        self.head: _Partition | None = None
         self.changed = threading.Condition()
 
     def add(self, keys: list, after: Optional["_Partition"] = None) -> None:
@@ -116,7 +117,7 @@ class _Partition:
         self._schedule = schedule
         self.thread = threading.Thread(target=self._run, daemon=True)
 
-    def _wait_for(self, semaphore: threading.Semaphore, unless_head: bool) -> Optional[bool]:
+    def _wait_for(self, semaphore: threading.Semaphore, unless_head: bool) -> bool | None:
         """True: got a place of `semaphore`; False: became the head first; None: stopped."""
         stop = self._schedule.stop
         while not stop.is_set():

@@ -14,7 +14,8 @@ import os
 import sys
 import tempfile
 from collections import defaultdict
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import orjson
 from airbyte_cdk.entrypoint import AirbyteEntrypoint
@@ -131,7 +132,7 @@ def main() -> None:
     second). An unexpected exception still takes Python's usual way out, traceback and all.
     """
     fewer_malloc_arenas()  # before any thread starts
-    code = 0
+    code: str | int | None = 0
     try:
         run()
     except SystemExit as done:

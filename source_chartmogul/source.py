@@ -2,7 +2,8 @@
 
 import base64
 import logging
-from typing import Any, Iterator, List, Mapping, Optional, Tuple, Union
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import requests
 from airbyte_cdk.models import (
@@ -40,7 +41,7 @@ class SourceChartmogul(AbstractSource):
         return settings
 
     @classmethod
-    def read_state(cls, state_path: str) -> List[AirbyteStateMessage]:
+    def read_state(cls, state_path: str) -> list[AirbyteStateMessage]:
         """The per-stream state messages; the legacy forms too, which the CDK 7 no longer reads.
 
         Legacy: one object keyed by stream name, or messages of type LEGACY carrying it in `data`.
@@ -70,12 +71,13 @@ class SourceChartmogul(AbstractSource):
             return AirbyteConnectionStatus(status=Status.SUCCEEDED)
         return AirbyteConnectionStatus(status=Status.FAILED, message=message)
 
-    def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> Tuple[bool, Optional[str]]:
+    def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> tuple[bool, str | None]:
         try:
             settings = self.settings(config)
         except AirbyteTracedException as error:
             return False, error.message
         session = transport.connect(requests.Session(), settings.api_key, settings.requests_per_second, CHECK_RETRIES)
+        outcome: requests.Response | Exception
         try:
             outcome = session.get(f"{settings.base_url}/v1/ping")
         except requests.RequestException as error:
@@ -85,7 +87,7 @@ class SourceChartmogul(AbstractSource):
             return False, resolution.error_message
         return True, None
 
-    def streams(self, config: Mapping[str, Any]) -> List[Stream]:
+    def streams(self, config: Mapping[str, Any]) -> list[Stream]:
         settings = self.settings(config)
         return [stream_class(settings) for stream_class in ALL_STREAMS]
 
@@ -94,7 +96,7 @@ class SourceChartmogul(AbstractSource):
         logger: logging.Logger,
         config: Mapping[str, Any],
         catalog: ConfiguredAirbyteCatalog,
-        state: Optional[List[AirbyteStateMessage]] = None,
+        state: list[AirbyteStateMessage] | None = None,
     ) -> Iterator[AirbyteMessage]:
         """The CDK's interface (its standard tests, anything that runs the source in-process)."""
         for item in self.read_batches(logger, config, catalog, state):
@@ -108,8 +110,8 @@ class SourceChartmogul(AbstractSource):
         logger: logging.Logger,
         config: Mapping[str, Any],
         catalog: ConfiguredAirbyteCatalog,
-        state: Optional[List[AirbyteStateMessage]] = None,
-    ) -> Iterator[Union[AirbyteMessage, sync.Records]]:
+        state: list[AirbyteStateMessage] | None = None,
+    ) -> Iterator[AirbyteMessage | sync.Records]:
         """The read itself; records in batches, which the command line writes without messages."""
         streams = {stream.name: stream for stream in self.streams(config)}
         return sync.read(logger, streams, catalog, state)

@@ -20,9 +20,10 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterator, List, Mapping, Optional, Union
+from typing import Any
 
 from airbyte_cdk.models import (
     AirbyteMessage,
@@ -53,7 +54,7 @@ class Records:
     """Records of one stream, in order, read at about `emitted_at` (ms since the epoch)."""
 
     stream: str
-    data: List[Mapping[str, Any]]
+    data: list[Mapping[str, Any]]
     emitted_at: int
 
     def messages(self) -> Iterator[AirbyteMessage]:
@@ -67,7 +68,7 @@ class Records:
 @dataclass
 class _Finished:
     stream: ConfiguredAirbyteStream
-    error: Optional[BaseException] = None
+    error: BaseException | None = None
 
 
 class _Stopped(Exception):
@@ -78,8 +79,8 @@ def read(
     logger: logging.Logger,
     streams: Mapping[str, Stream],
     catalog: ConfiguredAirbyteCatalog,
-    state: Optional[List[AirbyteStateMessage]],
-) -> Iterator[Union[AirbyteMessage, Records]]:
+    state: list[AirbyteStateMessage] | None,
+) -> Iterator[AirbyteMessage | Records]:
     outbox: queue.Queue = queue.Queue(maxsize=20)  # Records, other messages, _Finished
     stop = threading.Event()
     failures: list[tuple[str, AirbyteTracedException]] = []
@@ -151,8 +152,8 @@ def _read_stream(
     logger: logging.Logger,
     stream: Stream,
     configured: ConfiguredAirbyteStream,
-    state: Optional[List[AirbyteStateMessage]],
-) -> Iterator[AirbyteMessage]:
+    state: list[AirbyteStateMessage] | None,
+) -> Iterator[AirbyteMessage | Mapping[str, Any]]:
     name = configured.stream.name
     state_manager = ConnectorStateManager(state=state)
     stream_state = state_manager.get_stream_state(name, None)
@@ -160,10 +161,10 @@ def _read_stream(
         stream_state = {}  # the end of a finished full refresh: start again from the top
     if configured.sync_mode == SyncMode.full_refresh and stream.cursor_field:
         stream_state = {}  # a full refresh of an incremental stream ignores its cursor
-    stream.state = stream_state
+    stream.state = stream_state  # type: ignore[attr-defined]  # every HttpStream has it
     yield status_message(configured.stream, AirbyteStreamStatus.STARTED)
     running = False
-    for item in stream.read(configured, logger, DebugSliceLogger(), stream_state, state_manager, InternalConfig()):
+    for item in stream.read(configured, logger, DebugSliceLogger(), stream_state, state_manager, InternalConfig()):  # type: ignore[call-arg]
         if not running and not isinstance(item, AirbyteMessage):
             running = True
             yield status_message(configured.stream, AirbyteStreamStatus.RUNNING)
@@ -191,7 +192,7 @@ def _finish(logger, item: _Finished, stop: threading.Event, failures: list) -> I
     yield error_trace(traced, name)
 
 
-def as_traced(error: BaseException, stream: Optional[str] = None) -> AirbyteTracedException:
+def as_traced(error: BaseException, stream: str | None = None) -> AirbyteTracedException:
     if isinstance(error, AirbyteTracedException):
         return error
     return AirbyteTracedException.from_exception(
@@ -199,11 +200,12 @@ def as_traced(error: BaseException, stream: Optional[str] = None) -> AirbyteTrac
     )
 
 
-def error_trace(traced: AirbyteTracedException, stream: Optional[str] = None) -> AirbyteMessage:
+def error_trace(traced: AirbyteTracedException, stream: str | None = None) -> AirbyteMessage:
     """The error as a trace message; without a Python stack for errors we explained ourselves."""
     descriptor = StreamDescriptor(name=stream) if stream else None
     message = traced.as_sanitized_airbyte_message(stream_descriptor=descriptor)
     if traced.failure_type != FailureType.system_error or traced.internal_message == traced.message:
+        assert message.trace is not None and message.trace.error is not None
         message.trace.error.stack_trace = None
     return message
 

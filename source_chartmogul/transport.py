@@ -24,9 +24,9 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Optional
 
 import orjson
 import requests
@@ -123,7 +123,7 @@ class RetryPolicy:
     max_retry_after: float = 60.0
     max_total: float = 300.0
 
-    def delay(self, attempt: int, response: Optional[requests.Response]) -> float:
+    def delay(self, attempt: int, response: requests.Response | None) -> float:
         retry_after = _retry_after(response)
         if retry_after is not None:
             return min(retry_after, self.max_retry_after)
@@ -131,7 +131,7 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
 
-def _retry_after(response: Optional[requests.Response]) -> Optional[float]:
+def _retry_after(response: requests.Response | None) -> float | None:
     if response is None:
         return None
     value = response.headers.get("Retry-After", "")
@@ -210,7 +210,7 @@ class ChartmogulAdapter(HTTPAdapter):
 DEFAULT_RETRIES = RetryPolicy()
 
 
-def mount(session: requests.Session, pacer: Pacer, policy: Optional[RetryPolicy] = None) -> requests.Session:
+def mount(session: requests.Session, pacer: Pacer, policy: RetryPolicy | None = None) -> requests.Session:
     adapter = ChartmogulAdapter(pacer, policy or DEFAULT_RETRIES)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
@@ -218,7 +218,7 @@ def mount(session: requests.Session, pacer: Pacer, policy: Optional[RetryPolicy]
 
 
 def connect(
-    session: requests.Session, api_key: str, requests_per_second: float, policy: Optional[RetryPolicy] = None
+    session: requests.Session, api_key: str, requests_per_second: float, policy: RetryPolicy | None = None
 ) -> requests.Session:
     """The session as every request to ChartMogul goes: the key's pacer, retries, timeouts, and
     the key as HTTP basic auth user name with an empty password."""

@@ -31,7 +31,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Optional
 
 import orjson
 
@@ -67,10 +66,10 @@ class Run:
     statuses: dict = field(default_factory=dict)
     max_parallel: int = 0
     wall: float = 0.0
-    first_record: Optional[float] = None
+    first_record: float | None = None
     cpu: float = 0.0
     peak_rss_mb: float = 0.0
-    error: Optional[str] = None
+    error: str | None = None
 
     @property
     def total(self) -> int:
@@ -103,20 +102,41 @@ def scenarios(quick: bool) -> list[Scenario]:
     scale = 5 if quick else 1
     real_limits = {"latency_ms": 100, "rate_limit_rps": 40, "max_connections": 20}
     return [
-        Scenario("instant", "no latency, no limits: what the connector costs per record",
-                 5000 // scale, 50000 // scale, {}, (UNPACED, None), time_cdk_import=True),
-        Scenario("latency", "100 ms a request under the real limits (40 req/s, 20 connections)",
-                 5000 // scale, 50000 // scale, real_limits, (None,)),
-        Scenario("memory", "the instant sandbox with six times the activities",
-                 5000 // scale, 300000 // scale, {}, (UNPACED,)),
+        Scenario(
+            "instant",
+            "no latency, no limits: what the connector costs per record",
+            5000 // scale,
+            50000 // scale,
+            {},
+            (UNPACED, None),
+            time_cdk_import=True,
+        ),
+        Scenario(
+            "latency",
+            "100 ms a request under the real limits (40 req/s, 20 connections)",
+            5000 // scale,
+            50000 // scale,
+            real_limits,
+            (None,),
+        ),
+        Scenario(
+            "memory",
+            "the instant sandbox with six times the activities",
+            5000 // scale,
+            300000 // scale,
+            {},
+            (UNPACED,),
+        ),
     ]
 
 
 # --- the sandbox, in this process or in its own -------------------------------------------------
 
+
 def bench_dataset(customers: int, activities: int):
-    return build_dataset(seed=SEED, customers=customers, activities=activities, today=DATA_UNTIL,
-                         future_days=FUTURE_DAYS)
+    return build_dataset(
+        seed=SEED, customers=customers, activities=activities, today=DATA_UNTIL, future_days=FUTURE_DAYS
+    )
 
 
 class ThreadSandbox:
@@ -151,7 +171,10 @@ class ProcessSandbox:
         spec = {"customers": scenario.customers, "activities": scenario.activities, "faults": scenario.faults}
         self._process = subprocess.Popen(
             [sys.executable, __file__, "--serve", json.dumps(spec)],
-            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
 
     def start(self) -> str:
@@ -208,6 +231,7 @@ def serve(spec_json: str) -> None:
 
 # --- the floor: a bare requests loop over the same pages ---------------------------------------
 
+
 def floor(base_url: str) -> None:
     """Child mode: GET every page the connector reads, one at a time; print what was read."""
     if "airbyte_cdk" in sys.modules:
@@ -240,10 +264,11 @@ def floor(base_url: str) -> None:
     now = datetime.now(timezone.utc)
     cursor_chain("customers", "customers", {})
     # One chain over the connector's range: from the start date up to now.
-    cursor_chain("activities", "activities",
-                 {"start-date": START_DATE, "end-date": now.strftime("%Y-%m-%dT%H:%M:%SZ")})
-    body = get("metrics/customer-count",
-               {"start-date": START_DATE[:10], "end-date": now.date().isoformat(), "interval": INTERVAL})
+    cursor_chain("activities", "activities", {"start-date": START_DATE, "end-date": now.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    body = get(
+        "metrics/customer-count",
+        {"start-date": START_DATE[:10], "end-date": now.date().isoformat(), "interval": INTERVAL},
+    )
     counts["customer_count"] = len(body["entries"])
     print(json.dumps({"records": counts}), flush=True)
 
@@ -377,22 +402,36 @@ def floor_output(run: Run, stdout, started: float, log) -> None:
         run.error = "no result"
 
 
-def run_connector(label: str, url: str, rate: Optional[str], scenario: Scenario, sandbox, catalog: Path) -> Run:
+def run_connector(label: str, url: str, rate: str | None, scenario: Scenario, sandbox, catalog: Path) -> Run:
     env = {**os.environ, "CHARTMOGUL_BASE_URL": url}
     env.pop(RATE_ENV, None)
     if rate is not None:
         env[RATE_ENV] = rate
     command = [sys.executable, "main.py", "read", "--config", str(WORK / "config.json"), "--catalog", str(catalog)]
-    return _observed(sandbox, lambda: measure(
-        label, command, env, WORK / f"{scenario.name}-connector-{'unpaced' if rate else 'paced'}.log",
-        connector_output))
+    return _observed(
+        sandbox,
+        lambda: measure(
+            label,
+            command,
+            env,
+            WORK / f"{scenario.name}-connector-{'unpaced' if rate else 'paced'}.log",
+            connector_output,
+        ),
+    )
 
 
 def run_floor(url: str, scenario: Scenario, sandbox) -> Run:
     command = [sys.executable, __file__, "--floor", url]
-    return _observed(sandbox, lambda: measure(
-        "floor: requests loop, 1 at a time", command, dict(os.environ), WORK / f"{scenario.name}-floor.log",
-        floor_output))
+    return _observed(
+        sandbox,
+        lambda: measure(
+            "floor: requests loop, 1 at a time",
+            command,
+            dict(os.environ),
+            WORK / f"{scenario.name}-floor.log",
+            floor_output,
+        ),
+    )
 
 
 def cdk_import_seconds() -> float:
@@ -418,20 +457,26 @@ def discover_catalog(url: str) -> Path:
     env = {**os.environ, "CHARTMOGUL_BASE_URL": url}
     out = subprocess.run(
         [sys.executable, "main.py", "discover", "--config", str(WORK / "config.json")],
-        cwd=ROOT, env=env, capture_output=True, check=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        check=True,
     ).stdout
     catalog = next(json.loads(line)["catalog"] for line in out.splitlines() if b'"CATALOG"' in line)
     streams = {stream["name"]: stream for stream in catalog["streams"]}
-    configured = {"streams": [
-        {"stream": streams[name], "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}
-        for name in STREAMS
-    ]}
+    configured = {
+        "streams": [
+            {"stream": streams[name], "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}
+            for name in STREAMS
+        ]
+    }
     path = WORK / "catalog.json"
     path.write_text(json.dumps(configured, indent=2))
     return path
 
 
 # --- the scenarios and the goals ---------------------------------------------------------------
+
 
 def default_rate() -> str:
     # Imported here, in the parent only: it imports the CDK, which the floor must not pay for.
@@ -443,8 +488,10 @@ def default_rate() -> str:
 def run_scenario(scenario: Scenario, host, repeat: int) -> None:
     """Runs the connector and the floor `repeat` times each, taking turns so that a slow spell of
     the machine hits both; keeps the median attempt (by wall time) of each."""
-    print(f"\n{scenario.name}: {scenario.customers:,} customers, {scenario.activities:,} activities; "
-          f"{scenario.about}", flush=True)
+    print(
+        f"\n{scenario.name}: {scenario.customers:,} customers, {scenario.activities:,} activities; {scenario.about}",
+        flush=True,
+    )
     sandbox = host(scenario)
     url = sandbox.start()
     attempts: dict[str, list[Run]] = {}
@@ -499,22 +546,38 @@ def goals(by_name: dict[str, Scenario]) -> list[tuple]:
     if instant:
         connector, floor_run = instant.runs[0], instant.runs[-1]
         ratio = connector.per_second / floor_run.per_second if floor_run.per_second else 0.0
-        rows.append(("instant: connector records/s / floor records/s",
-                     f"{connector.per_second:,.0f} / {floor_run.per_second:,.0f} = {ratio:.2f}", ">= 0.50",
-                     _ok(ratio >= 0.5, connector, floor_run)))
+        rows.append(
+            (
+                "instant: connector records/s / floor records/s",
+                f"{connector.per_second:,.0f} / {floor_run.per_second:,.0f} = {ratio:.2f}",
+                ">= 0.50",
+                _ok(ratio >= 0.5, connector, floor_run),
+            )
+        )
         # Not a goal: the same ratio without start-up (importing the CDK takes about a second),
         # to tell a fixed cost from a cost per record.
         read_ratio = _read_rate(connector) / _read_rate(floor_run) if _read_rate(floor_run) else 0.0
-        rows.append(("instant, after the first record: the same ratio",
-                     f"{_read_rate(connector):,.0f} / {_read_rate(floor_run):,.0f} = {read_ratio:.2f}", "-",
-                     INFO))
+        rows.append(
+            (
+                "instant, after the first record: the same ratio",
+                f"{_read_rate(connector):,.0f} / {_read_rate(floor_run):,.0f} = {read_ratio:.2f}",
+                "-",
+                INFO,
+            )
+        )
         if instant.cdk_imports:
             # Not a goal: how much of the time the goal allows (twice the floor's wall) goes
             # to importing the CDK alone, before any connector code runs.
             imports = _middle(instant.cdk_imports)
             allowed = 2 * floor_run.wall
-            rows.append(("instant: importing the CDK alone / the whole run the goal allows",
-                         f"{imports:.2f} s / {allowed:.2f} s (2 x floor) = {imports / allowed:.2f}", "-", INFO))
+            rows.append(
+                (
+                    "instant: importing the CDK alone / the whole run the goal allows",
+                    f"{imports:.2f} s / {allowed:.2f} s (2 x floor) = {imports / allowed:.2f}",
+                    "-",
+                    INFO,
+                )
+            )
     else:
         rows.append(("instant: connector records/s / floor records/s", "not run", ">= 0.50", None))
     latency = by_name.get("latency")
@@ -522,22 +585,36 @@ def goals(by_name: dict[str, Scenario]) -> list[tuple]:
         connector, floor_run = latency.runs[0], latency.runs[-1]
         ratio = connector.wall / floor_run.wall if floor_run.wall else 0.0
         drawn = sum(sum(run.throttled) for run in latency.attempts.get(connector.label, [connector]))
-        rows.append(("latency: connector wall time / one-at-a-time wall time",
-                     f"{connector.wall:.1f} s / {floor_run.wall:.1f} s = {ratio:.2f}", "<= 0.33",
-                     _ok(ratio <= 1 / 3, connector, floor_run)))
-        rows.append(("latency: 429 + 503 drawn by the connector, every attempt", f"{drawn}", "0", _ok(drawn == 0, connector)))
+        rows.append(
+            (
+                "latency: connector wall time / one-at-a-time wall time",
+                f"{connector.wall:.1f} s / {floor_run.wall:.1f} s = {ratio:.2f}",
+                "<= 0.33",
+                _ok(ratio <= 1 / 3, connector, floor_run),
+            )
+        )
+        rows.append(
+            ("latency: 429 + 503 drawn by the connector, every attempt", f"{drawn}", "0", _ok(drawn == 0, connector))
+        )
     else:
         rows.append(("latency: connector wall time / one-at-a-time wall time", "not run", "<= 0.33", None))
     memory = by_name.get("memory")
     if memory and instant:
         small, large = instant.runs[0], memory.runs[0]
         # Peaks vary from attempt to attempt more than walls do: the median peak of each.
-        small_mb, large_mb = (_median_peak(scenario.attempts.get(run.label, [run]))
-                              for scenario, run in ((instant, small), (memory, large)))
+        small_mb, large_mb = (
+            _median_peak(scenario.attempts.get(run.label, [run]))
+            for scenario, run in ((instant, small), (memory, large))
+        )
         ratio = large_mb / small_mb if small_mb else 0.0
-        rows.append((f"memory: connector peak RSS, {large.total:,} / {small.total:,} records (median of attempts)",
-                     f"{large_mb:.0f} MB / {small_mb:.0f} MB = {ratio:.2f}", "<= 1.25",
-                     _ok(ratio <= 1.25, small, large)))
+        rows.append(
+            (
+                f"memory: connector peak RSS, {large.total:,} / {small.total:,} records (median of attempts)",
+                f"{large_mb:.0f} MB / {small_mb:.0f} MB = {ratio:.2f}",
+                "<= 1.25",
+                _ok(ratio <= 1.25, small, large),
+            )
+        )
     else:
         rows.append(("memory: connector peak RSS, large / instant", "needs instant and memory", "<= 1.25", None))
     return rows
@@ -562,28 +639,53 @@ def _verdict(passed) -> str:
     return "n/a" if passed is None else ("PASS" if passed else "FAIL")
 
 
-HEADERS = ("run", "records", "records/s", "requests", "429", "503", "max parallel",
-           "wall s", "1st record s", "CPU s", "peak RSS MB")
+HEADERS = (
+    "run",
+    "records",
+    "records/s",
+    "requests",
+    "429",
+    "503",
+    "max parallel",
+    "wall s",
+    "1st record s",
+    "CPU s",
+    "peak RSS MB",
+)
 
 
 def _cells(run: Run) -> tuple:
     throttled = run.throttled
     first = f"{run.first_record:.2f}" if run.first_record is not None else "-"
-    return (run.label, f"{run.total:,}", f"{run.per_second:,.0f}", f"{run.requests:,}", str(throttled[0]),
-            str(throttled[1]), str(run.max_parallel), f"{run.wall:.2f}", first, f"{run.cpu:.2f}",
-            f"{run.peak_rss_mb:.0f}")
+    return (
+        run.label,
+        f"{run.total:,}",
+        f"{run.per_second:,.0f}",
+        f"{run.requests:,}",
+        str(throttled[0]),
+        str(throttled[1]),
+        str(run.max_parallel),
+        f"{run.wall:.2f}",
+        first,
+        f"{run.cpu:.2f}",
+        f"{run.peak_rss_mb:.0f}",
+    )
 
 
 def text_report(done: list[Scenario], goal_rows, header: list[str]) -> str:
     lines = list(header)
     for scenario in done:
-        lines.append(f"\n{scenario.name} ({scenario.customers:,} customers, {scenario.activities:,} activities): "
-                     f"{scenario.about}")
+        lines.append(
+            f"\n{scenario.name} ({scenario.customers:,} customers, {scenario.activities:,} activities): "
+            f"{scenario.about}"
+        )
         rows = [HEADERS] + [_cells(run) for run in scenario.runs]
         widths = [max(len(row[i]) for row in rows) for i in range(len(HEADERS))]
         for row in rows:
-            lines.append("  " + "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
-                                          for i, (cell, w) in enumerate(zip(row, widths))))
+            lines.append(
+                "  "
+                + "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+            )
         lines.append(f"  records per stream, every run: {_per_stream(scenario.runs[-1])}")
         lines.extend(f"  {_spread(label, runs)}" for label, runs in scenario.attempts.items() if len(runs) > 1)
         lines.extend(f"  ! {run.label}: {run.error}" for run in scenario.runs if run.error)
@@ -591,15 +693,21 @@ def text_report(done: list[Scenario], goal_rows, header: list[str]) -> str:
     lines.append("\ngoals")
     width = max(len(goal) for goal, *_ in goal_rows)
     for goal, measured, target, passed in goal_rows:
-        lines.append(f"  {_verdict(passed):<4}  {goal.ljust(width)}  {measured}" + (f"  (target {target})" if target != "-" else ""))
+        lines.append(
+            f"  {_verdict(passed):<4}  {goal.ljust(width)}  {measured}"
+            + (f"  (target {target})" if target != "-" else "")
+        )
     return "\n".join(lines)
 
 
 def _mismatches(scenario: Scenario) -> list[str]:
     """A comparison is only fair if both sides read the same records."""
     floor_run = scenario.runs[-1]
-    return [f"{run.label} read other counts than the floor's: {_per_stream(run)}"
-            for run in scenario.runs[:-1] if run.records != floor_run.records and not run.error]
+    return [
+        f"{run.label} read other counts than the floor's: {_per_stream(run)}"
+        for run in scenario.runs[:-1]
+        if run.records != floor_run.records and not run.error
+    ]
 
 
 def _spread(label: str, runs: list[Run]) -> str:
@@ -629,18 +737,28 @@ def markdown_report(done: list[Scenario], goal_rows, header: list[str]) -> str:
     lines.append("## Goals\n")
     lines.append("| goal | measured | target | result |")
     lines.append("|---|---|---|---|")
-    lines.extend(f"| {goal} | {measured} | {target} | {_verdict(passed)} |" for goal, measured, target, passed in goal_rows)
+    lines.extend(
+        f"| {goal} | {measured} | {target} | {_verdict(passed)} |" for goal, measured, target, passed in goal_rows
+    )
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a fifth of the data: a smoke run under a minute")
-    parser.add_argument("--scenario", action="append", choices=("instant", "latency", "memory"),
-                        help="run only this scenario (repeatable)")
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=("instant", "latency", "memory"),
+        help="run only this scenario (repeatable)",
+    )
     parser.add_argument("--repeat", type=int, help="attempts of each run, the median kept (default 3; 1 with --quick)")
-    parser.add_argument("--sandbox", choices=("process", "thread"), default="process",
-                        help="serve the sandbox from a child process (default) or threads of this one")
+    parser.add_argument(
+        "--sandbox",
+        choices=("process", "thread"),
+        default="process",
+        help="serve the sandbox from a child process (default) or threads of this one",
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--floor", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -683,8 +801,11 @@ def main() -> int:
     print("\n" + text_report(chosen, goal_rows, header))
     (WORK / "results.md").write_text(markdown_report(chosen, goal_rows, header))
     print(f"\n(also in {(WORK / 'results.md').relative_to(ROOT)})")
-    failed = (any(passed is False for *_, passed in goal_rows) or any(r.error for s in chosen for r in s.runs)
-              or any(_mismatches(s) for s in chosen))
+    failed = (
+        any(passed is False for *_, passed in goal_rows)
+        or any(r.error for s in chosen for r in s.runs)
+        or any(_mismatches(s) for s in chosen)
+    )
     return 1 if failed else 0
 
 

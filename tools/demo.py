@@ -20,7 +20,9 @@ API_KEY = "sandbox-api-key-0123456789abcdef"
 def start_sandbox() -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "sandbox", "--port", "0", "--api-key", API_KEY],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     line = process.stdout.readline().strip()
     if "listening on" not in line:
@@ -34,8 +36,9 @@ def connector(command: str, base_url: str, *args: str):
     env = {**os.environ, "CHARTMOGUL_BASE_URL": base_url}
     started = time.monotonic()
     out = (WORK / f"{command}.jsonl").open("w")
-    process = subprocess.Popen([sys.executable, "main.py", command, *args], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "main.py", command, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
     for line in process.stdout:
         out.write(line)
         if line.strip():
@@ -59,19 +62,27 @@ def main() -> None:
         fields = spec["connectionSpecification"]["properties"]
         print(f"spec      config fields: {', '.join(fields)}")
 
-        status = [m for _, m in connector("check", base_url, "--config", str(config_path))
-                  if m["type"] == "CONNECTION_STATUS"][0]["connectionStatus"]
+        status = [
+            m for _, m in connector("check", base_url, "--config", str(config_path)) if m["type"] == "CONNECTION_STATUS"
+        ][0]["connectionStatus"]
         print(f"check     {status['status']} {status.get('message') or ''}")
 
-        streams = [m for _, m in connector("discover", base_url, "--config", str(config_path))
-                   if m["type"] == "CATALOG"][0]["catalog"]["streams"]
+        streams = [
+            m for _, m in connector("discover", base_url, "--config", str(config_path)) if m["type"] == "CATALOG"
+        ][0]["catalog"]["streams"]
         print(f"discover  {len(streams)} streams")
 
-        catalog = {"streams": [
-            {"stream": s, "sync_mode": "incremental" if "incremental" in s["supported_sync_modes"] else "full_refresh",
-             "destination_sync_mode": "append", **({"cursor_field": s["default_cursor_field"]} if s.get("default_cursor_field") else {})}
-            for s in streams
-        ]}
+        catalog = {
+            "streams": [
+                {
+                    "stream": s,
+                    "sync_mode": "incremental" if "incremental" in s["supported_sync_modes"] else "full_refresh",
+                    "destination_sync_mode": "append",
+                    **({"cursor_field": s["default_cursor_field"]} if s.get("default_cursor_field") else {}),
+                }
+                for s in streams
+            ]
+        }
         catalog_path = WORK / "catalog.json"
         catalog_path.write_text(json.dumps(catalog, indent=2))
         read_summary(connector("read", base_url, "--config", str(config_path), "--catalog", str(catalog_path)))
@@ -98,7 +109,9 @@ def read_summary(messages) -> None:
                 started[name] = at
             elif status["status"] in ("COMPLETE", "INCOMPLETE"):
                 finished[name] = (at, status["status"])
-    print(f"read      {sum(counts.values())} records in {total:.1f} s, paced at {DEFAULT_REQUESTS_PER_SECOND:g} requests/s as against the real API")
+    print(
+        f"read      {sum(counts.values())} records in {total:.1f} s, paced at {DEFAULT_REQUESTS_PER_SECOND:g} requests/s as against the real API"
+    )
     print("          (customer_subscriptions costs a request per customer, hence its time)\n")
     print(f"  {'stream':<26}{'records':>9}{'seconds':>9}  status")
     for name in sorted(finished):

@@ -8,7 +8,6 @@ each attempt, is routed to the Mocker's adapter, so every test exercises the rea
 
 import base64
 import logging
-from typing import Optional
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
@@ -38,7 +37,7 @@ def basic_auth(api_key: str = API_KEY) -> str:
     return "Basic " + base64.b64encode(f"{api_key}:".encode()).decode()
 
 
-def page(entries: list, cursor: Optional[str] = None, has_more: bool = False, envelope: str = "entries", **extra) -> dict:
+def page(entries: list, cursor: str | None = None, has_more: bool = False, envelope: str = "entries", **extra) -> dict:
     return {envelope: entries, "cursor": cursor, "has_more": has_more, **extra}
 
 
@@ -53,7 +52,7 @@ def catalog(*names: str, sync_mode: SyncMode = SyncMode.full_refresh):
     return builder.build()
 
 
-def records_of(output, stream: Optional[str] = None) -> list:
+def records_of(output, stream: str | None = None) -> list:
     return [m.record.data for m in output.records if stream is None or m.record.stream == stream]
 
 
@@ -104,7 +103,9 @@ def api(monkeypatch):
     # Registered first, so any test's own registration wins: an unexpected request fails at once
     # (418 is final, never retried) instead of raising NoMockAddress, a ConnectionError that the
     # transport would retry.
-    mocker.register_uri(requests_mock.ANY, requests_mock.ANY, status_code=418, json={"message": "no mock for this request"})
+    mocker.register_uri(
+        requests_mock.ANY, requests_mock.ANY, status_code=418, json={"message": "no mock for this request"}
+    )
 
     def send(adapter_self, request, **kwargs):
         return mocker._adapter.send(request, **kwargs)

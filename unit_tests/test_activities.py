@@ -1,7 +1,6 @@
 """activities.py: date windows, both paging styles, exactly-once records, state in every format."""
 
 from datetime import datetime, timedelta, timezone
-from typing import Optional
 
 import pytest
 from airbyte_cdk.models import FailureType, SyncMode
@@ -66,7 +65,11 @@ class FakeActivities:
     def __call__(self, request, context):
         q = query(request)
         start, end = api_time(q["start-date"]), api_time(q["end-date"])
-        rows = [r for r in self.activities if start <= a.parse_datetime(r["date"]) and (self.ignore_end or a.parse_datetime(r["date"]) <= end)]
+        rows = [
+            r
+            for r in self.activities
+            if start <= a.parse_datetime(r["date"]) and (self.ignore_end or a.parse_datetime(r["date"]) <= end)
+        ]
         if self.newest_first:
             rows.reverse()
         after = None
@@ -76,8 +79,8 @@ class FakeActivities:
         elif "start-after" in q:
             after = q["start-after"]
         if after is not None:
-            rows = rows[[r["uuid"] for r in rows].index(after) + 1:]
-        entries, rest = rows[: self.page_size], rows[self.page_size:]
+            rows = rows[[r["uuid"] for r in rows].index(after) + 1 :]
+        entries, rest = rows[: self.page_size], rows[self.page_size :]
         body = {"entries": entries, "has_more": bool(rest), "per_page": self.page_size}
         if self.paging == "cursor":
             body["cursor"] = f"opaque-{entries[-1]['uuid']}" if entries else "opaque-end"
@@ -136,7 +139,9 @@ def test_windows_cover_the_range_without_gaps_or_overlaps(start, end):
     assert all(w["start"] < w["end"] for w in windows)
 
 
-@pytest.mark.parametrize("seconds", [WINDOWS * 86400 * 3 + 5, WINDOWS * 86400 * 100 + WINDOWS - 1, 365 * 86400 * 11 + 4321])
+@pytest.mark.parametrize(
+    "seconds", [WINDOWS * 86400 * 3 + 5, WINDOWS * 86400 * 100 + WINDOWS - 1, 365 * 86400 * 11 + 4321]
+)
 def test_a_long_range_is_cut_into_exactly_windows_windows_without_a_sliver(seconds):
     windows = list(a._windows(NOW - timedelta(seconds=seconds), NOW))
 
@@ -204,7 +209,11 @@ def test_pages_by_cursor_when_the_answer_has_one_and_stops_on_has_more_false(api
 
     assert read_all(stream()) == served
 
-    pages = [query(r) for r in api.request_history if r.path == "/v1/activities" and ("cursor" in query(r) or "start-after" in query(r))]
+    pages = [
+        query(r)
+        for r in api.request_history
+        if r.path == "/v1/activities" and ("cursor" in query(r) or "start-after" in query(r))
+    ]
     assert [p.get("cursor") for p in pages] == ["opaque-act-00002", "opaque-act-00005"]
     assert all("start-after" not in p for p in pages)
     first = [query(r) for r in first_pages(api)][0]
@@ -256,8 +265,12 @@ def test_a_record_on_a_window_boundary_is_emitted_once(api):
 
 def test_records_before_start_date_or_at_now_and_later_are_not_emitted(api):
     inside = [activity(1, START), activity(2, NOW - timedelta(seconds=1))]
-    outside = [activity(3, START - timedelta(seconds=1)), activity(4, NOW.replace(microsecond=0)),
-               activity(5, NOW + timedelta(seconds=1)), activity(6, datetime(2099, 1, 1, tzinfo=UTC))]
+    outside = [
+        activity(3, START - timedelta(seconds=1)),
+        activity(4, NOW.replace(microsecond=0)),
+        activity(5, NOW + timedelta(seconds=1)),
+        activity(6, datetime(2099, 1, 1, tzinfo=UTC)),
+    ]
     serve(api, inside + outside, ignore_end=True, page_size=50)
 
     records = read_all(stream())
@@ -287,11 +300,18 @@ STATE_TIME = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
         {"date": "2024-01-02T05:04:05+02:00"},
         {"date": 1704164645000},
         {"date": 1704164645},
-        {"state_type": "date-range", "slices": [{"start": "2023-01-01T00:00:00.000Z", "end": "2024-01-02T03:04:05.000Z"}]},
+        {
+            "state_type": "date-range",
+            "slices": [{"start": "2023-01-01T00:00:00.000Z", "end": "2024-01-02T03:04:05.000Z"}],
+        },
         {
             "state_type": "date-range",
             "slices": [
-                {"start": "2023-01-01T00:00:00.000Z", "end": "2024-01-02T03:04:05.000Z", "most_recent_cursor_value": "2024-01-02T03:04:05.000Z"}
+                {
+                    "start": "2023-01-01T00:00:00.000Z",
+                    "end": "2024-01-02T03:04:05.000Z",
+                    "most_recent_cursor_value": "2024-01-02T03:04:05.000Z",
+                }
             ],
         },
     ],
@@ -419,7 +439,7 @@ def test_a_state_in_the_future_is_not_kept_past_now(api):
 # --- through the CLI: state messages ---------------------------------------------------------------
 
 
-def _state_value(message) -> Optional[datetime]:
+def _state_value(message) -> datetime | None:
     return read_state(message.state.stream.stream_state.__dict__)
 
 
@@ -477,8 +497,12 @@ def test_cli_incremental_read_with_state_starts_at_state_minus_lookback(api):
     serve(api)
     state = StateBuilder().with_stream_state("activities", {"date": "2024-03-10T00:00:00Z"}).build()
 
-    output = read(SourceChartmogul(), {**CONFIG, "lookback_window_days": 2},
-                  catalog("activities", sync_mode=SyncMode.incremental), state)
+    output = read(
+        SourceChartmogul(),
+        {**CONFIG, "lookback_window_days": 2},
+        catalog("activities", sync_mode=SyncMode.incremental),
+        state,
+    )
 
     assert output.errors == []
     assert windows_asked(api)[0][0] == datetime(2024, 3, 7, 23, 59, 59, tzinfo=UTC)
@@ -498,8 +522,13 @@ def test_cli_read_with_malformed_state_fails_with_config_error_and_no_request(ap
     serve(api)
     state = StateBuilder().with_stream_state("activities", {"date": "garbage"}).build()
 
-    output = read(SourceChartmogul(), CONFIG, catalog("activities", sync_mode=SyncMode.incremental), state,
-                  expected_outcome=ExpectedOutcome.EXPECT_EXCEPTION)
+    output = read(
+        SourceChartmogul(),
+        CONFIG,
+        catalog("activities", sync_mode=SyncMode.incremental),
+        state,
+        expected_outcome=ExpectedOutcome.EXPECT_EXCEPTION,
+    )
 
     errors = [m.trace.error for m in output.errors]
     assert errors and all(e.failure_type == FailureType.config_error for e in errors)

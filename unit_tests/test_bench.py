@@ -11,8 +11,15 @@ SPEC.loader.exec_module(bench)
 
 
 def a_run(label, wall, records=1000, first_record=0.5, statuses=None, peak=100.0, error=None):
-    return bench.Run(label, records={"customers": records}, wall=wall, first_record=first_record,
-                     statuses=statuses or {}, peak_rss_mb=peak, error=error)
+    return bench.Run(
+        label,
+        records={"customers": records},
+        wall=wall,
+        first_record=first_record,
+        statuses=statuses or {},
+        peak_rss_mb=peak,
+        error=error,
+    )
 
 
 def scenario(name, attempts):
@@ -63,8 +70,9 @@ def test_latency_fails_on_a_429_in_any_attempt_even_if_the_median_drew_none():
 @pytest.mark.parametrize("large_peaks, passed", [((120, 125, 200), True), ((126, 130, 90), False)])
 def test_memory_compares_median_peaks(large_peaks, passed):
     instant = scenario("instant", {"c": [a_run("c", 2.0, peak=p) for p in (100, 300, 90)], "f": [a_run("f", 1.0)]})
-    memory = scenario("memory", {"c": [a_run("c", 6.0 + i, peak=p) for i, p in enumerate(large_peaks)],
-                                 "f": [a_run("f", 3.0)]})
+    memory = scenario(
+        "memory", {"c": [a_run("c", 6.0 + i, peak=p) for i, p in enumerate(large_peaks)], "f": [a_run("f", 3.0)]}
+    )
 
     [row] = [row for row in bench.goals({"instant": instant, "memory": memory}) if row[0].startswith("memory")]
 

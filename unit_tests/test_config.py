@@ -39,7 +39,13 @@ def with_field(field, value):
 
 # (id, field, value, words the message must contain besides the field name, spec rejects it first)
 BAD_CONFIGS = [
-    ("start_date_impossible_date", "start_date", "2017-13-45T00:00:00Z", ["not a real date-time", "month must be in 1..12", EXAMPLE], False),
+    (
+        "start_date_impossible_date",
+        "start_date",
+        "2017-13-45T00:00:00Z",
+        ["not a real date-time", "month must be in 1..12", EXAMPLE],
+        False,
+    ),
     ("start_date_free_text", "start_date", "last tuesday", [FORMAT_HINT, EXAMPLE], True),
     ("start_date_without_time", "start_date", "2017-01-25", [FORMAT_HINT, EXAMPLE], True),
     ("start_date_with_offset", "start_date", "2017-01-25T00:00:00+02:00", [FORMAT_HINT, EXAMPLE], True),

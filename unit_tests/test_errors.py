@@ -24,7 +24,9 @@ def test_success_is_success(api):
 
 
 def test_401_is_a_config_error_about_the_api_key(api):
-    resolution = resolve(get(api, status_code=401, json={"code": 401, "message": "No valid API key provided", "param": None}))
+    resolution = resolve(
+        get(api, status_code=401, json={"code": 401, "message": "No valid API key provided", "param": None})
+    )
 
     assert resolution.response_action == ResponseAction.FAIL
     assert resolution.failure_type == FailureType.config_error
@@ -94,8 +96,13 @@ def test_unknown_json_body_is_quoted_whole(api):
 
 
 def test_plain_text_500_after_retries_is_transient_naming_request_and_attempts(api):
-    response = get(api, max_attempts=3, status_code=500, text="500 Internal Server Error\n",
-                   headers={"Content-Type": "text/plain; charset=utf-8"})
+    response = get(
+        api,
+        max_attempts=3,
+        status_code=500,
+        text="500 Internal Server Error\n",
+        headers={"Content-Type": "text/plain; charset=utf-8"},
+    )
     resolution = resolve(response)
 
     assert api.call_count == 3

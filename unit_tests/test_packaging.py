@@ -34,9 +34,7 @@ WORKDIR = "/airbyte/integration_code"
 # The Python of each python-connector-base version we have used (docker-images/
 # Dockerfile.python-connector-base in airbytehq/airbyte).
 BASE_IMAGE_PYTHON = {"4.0.2": "3.11", "4.1.0": "3.13"}
-PINNED_BASE_IMAGE = re.compile(
-    r"^docker\.io/airbyte/python-connector-base:(?P<tag>\d+\.\d+\.\d+)@sha256:[0-9a-f]{64}$"
-)
+PINNED_BASE_IMAGE = re.compile(r"^docker\.io/airbyte/python-connector-base:(?P<tag>\d+\.\d+\.\d+)@sha256:[0-9a-f]{64}$")
 
 
 def setup_field(name: str) -> str:
@@ -182,7 +180,10 @@ def test_the_wheel_built_from_what_the_image_copies_holds_spec_and_schemas(tmp_p
     isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
     done = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "--quiet", "-w", str(wheels), "."],
-        cwd=context, capture_output=True, text=True, timeout=120,
+        cwd=context,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     (wheel,) = wheels.glob("*.whl")
@@ -191,7 +192,9 @@ def test_the_wheel_built_from_what_the_image_copies_holds_spec_and_schemas(tmp_p
         names = set(archive.namelist())
         entry_points = next(archive.read(n).decode() for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "source_chartmogul/spec.yaml" in names
-    shipped_schemas = {Path(n).stem for n in names if n.startswith("source_chartmogul/schemas/") and n.endswith(".json")}
+    shipped_schemas = {
+        Path(n).stem for n in names if n.startswith("source_chartmogul/schemas/") and n.endswith(".json")
+    }
     assert shipped_schemas == {path.stem for path in (PACKAGE / "schemas").glob("*.json")}
     assert stream_names <= shipped_schemas, f"streams without a schema in the wheel: {stream_names - shipped_schemas}"
     assert "source-chartmogul = source_chartmogul.run:main" in entry_points

@@ -157,7 +157,7 @@ def test_stopping_after_an_error_in_the_consumer_stops_every_worker():
             time.sleep(0.0001)
 
     with pytest.raises(KeyError):
-        for record in ordered(range(10), endless, workers=4):
+        for _record in ordered(range(10), endless, workers=4):
             raise KeyError("the consumer failed")
 
     assert wait_for_threads(baseline) <= baseline

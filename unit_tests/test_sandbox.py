@@ -60,6 +60,7 @@ def walk(session, sandbox, path, envelope_key, per_page=200, **params):
 
 # --- auth and basics (§1, §3) --------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("auth", [(KEY, ""), (KEY, KEY)])
 def test_ping_accepts_key_with_empty_or_same_password(sandbox, auth):
     response = requests.get(f"{sandbox.url}/v1/ping", auth=auth, timeout=5)
@@ -199,6 +200,7 @@ def test_paging_survives_records_deleted_mid_sync():
 
 # --- customer subscriptions (§5.4) -----------------------------------------------------------------
 
+
 def test_customer_subscriptions_page_by_page_number(sandbox, session, dataset):
     owner = next(uuid for uuid, subs in dataset.customer_subscriptions.items() if len(subs) > 1)
     path = f"/v1/customers/{owner}/subscriptions"
@@ -227,6 +229,7 @@ def test_customer_deleted_mid_sync_is_404(session):
 
 # --- activities (§6) -------------------------------------------------------------------------------
 
+
 def test_activities_page_with_start_after_and_cursor(sandbox, session, dataset):
     by_cursor, pages = walk(session, sandbox, "/v1/activities", "entries")
     assert by_cursor == dataset.activities
@@ -247,18 +250,25 @@ def test_activities_page_with_start_after_and_cursor(sandbox, session, dataset):
 def test_activity_dates_filter_inclusively_and_order_descending(sandbox, session, dataset):
     pivot = dataset.activities[1000]["date"]
     at_pivot = [a for a in dataset.activities if a["date"] == pivot]
-    exact, _ = walk(session, sandbox, "/v1/activities", "entries",
-                    **{"start-date": pivot.replace("+00:00", "Z"), "end-date": pivot})
+    exact, _ = walk(
+        session, sandbox, "/v1/activities", "entries", **{"start-date": pivot.replace("+00:00", "Z"), "end-date": pivot}
+    )
     assert exact == at_pivot
     day = pivot[:10]
     whole_day, _ = walk(session, sandbox, "/v1/activities", "entries", start_date=day, end_date=day)
     assert whole_day == [a for a in dataset.activities if a["date"][:10] == day]
     shifted = (dt.datetime.fromisoformat(pivot) - dt.timedelta(hours=4)).strftime("%Y-%m-%dT%H:%M:%S-04:00")
-    assert walk(session, sandbox, "/v1/activities", "entries", **{"start-date": shifted, "end-date": pivot})[0] == at_pivot
+    assert (
+        walk(session, sandbox, "/v1/activities", "entries", **{"start-date": shifted, "end-date": pivot})[0] == at_pivot
+    )
     churns, _ = walk(session, sandbox, "/v1/activities", "entries", per_page=50, type="churn", order="-date")
     assert churns == [a for a in reversed(dataset.activities) if a["type"] == "churn"]
-    for params, param in (({"start-date": "yesterday"}, "start-date"), ({"end-date": "2024-13-01"}, "end-date"),
-                          ({"type": "refund"}, "type"), ({"order": "uuid"}, "order")):
+    for params, param in (
+        ({"start-date": "yesterday"}, "start-date"),
+        ({"end-date": "2024-13-01"}, "end-date"),
+        ({"type": "refund"}, "type"),
+        ({"order": "uuid"}, "order"),
+    ):
         response = get(session, sandbox, "/v1/activities", **params)
         assert response.status_code == 400 and response.json()["param"] == param
 
@@ -272,8 +282,10 @@ def test_activity_data_is_realistic(dataset):
     assert max(a["date"][:10] for a in future) <= (TODAY + dt.timedelta(days=60)).isoformat()
     assert max(collections.Counter(a["date"] for a in dataset.activities).values()) > 1
     assert dataset.activities[0]["date"] >= "2015-01-01"
-    assert all(isinstance(a["plan-external-id"], str) and a["activity-arr"] == 12 * a["activity-mrr"]
-               for a in dataset.activities)
+    assert all(
+        isinstance(a["plan-external-id"], str) and a["activity-arr"] == 12 * a["activity-mrr"]
+        for a in dataset.activities
+    )
 
 
 def test_customers_are_varied_and_ordered(dataset):
@@ -302,47 +314,66 @@ def test_dataset_without_future_days_schedules_nothing_after_today():
 
 def test_dataset_is_deterministic():
     small = dict(seed=11, customers=40, activities=400, today=TODAY)
-    assert json.dumps(vars(build_dataset(**small)) | {"_cache": None}, default=str) == \
-        json.dumps(vars(build_dataset(**small)) | {"_cache": None}, default=str)
+    assert json.dumps(vars(build_dataset(**small)) | {"_cache": None}, default=str) == json.dumps(
+        vars(build_dataset(**small)) | {"_cache": None}, default=str
+    )
     assert build_dataset(**small).customers != build_dataset(**dict(small, seed=12)).customers
 
 
 # --- metrics (§7) ----------------------------------------------------------------------------------
 
+
 def test_customer_count_entries_end_each_period(sandbox, session):
-    body = get(session, sandbox, "/v1/metrics/customer-count",
-               **{"start-date": "2023-07-01", "end-date": "2023-08-31", "interval": "month"}).json()
+    body = get(
+        session,
+        sandbox,
+        "/v1/metrics/customer-count",
+        **{"start-date": "2023-07-01", "end-date": "2023-08-31", "interval": "month"},
+    ).json()
     assert [e["date"] for e in body["entries"]] == ["2023-07-31", "2023-08-31"]
     assert body["entries"][0]["percentage-change"] == 0.0
     assert set(body["summary"]) == {"current", "previous", "percentage-change"}
     assert body["summary"]["current"] == body["entries"][-1]["customers"]
     assert period_ends(dt.date(2015, 1, 1), dt.date(2015, 2, 1), "month") == [dt.date(2015, 1, 31), dt.date(2015, 2, 1)]
-    assert period_ends(dt.date(2024, 1, 3), dt.date(2024, 1, 16), "week") == \
-        [dt.date(2024, 1, 7), dt.date(2024, 1, 14), dt.date(2024, 1, 16)]  # Monday accounts: weeks end Sunday
-    daily = get(session, sandbox, "/v1/metrics/customer-count", **{"start-date": "2024-01-01", "end-date": "2024-01-10"})
+    assert period_ends(dt.date(2024, 1, 3), dt.date(2024, 1, 16), "week") == [
+        dt.date(2024, 1, 7),
+        dt.date(2024, 1, 14),
+        dt.date(2024, 1, 16),
+    ]  # Monday accounts: weeks end Sunday
+    daily = get(
+        session, sandbox, "/v1/metrics/customer-count", **{"start-date": "2024-01-01", "end-date": "2024-01-10"}
+    )
     assert len(daily.json()["entries"]) == 10
 
 
 def test_metrics_all_has_every_key(sandbox, session):
-    body = get(session, sandbox, "/v1/metrics/all",
-               **{"start-date": "2022-01-01", "end-date": "2022-12-31", "interval": "quarter"}).json()
+    body = get(
+        session,
+        sandbox,
+        "/v1/metrics/all",
+        **{"start-date": "2022-01-01", "end-date": "2022-12-31", "interval": "quarter"},
+    ).json()
     assert [e["date"] for e in body["entries"]] == ["2022-03-31", "2022-06-30", "2022-09-30", "2022-12-31"]
     metrics = ("mrr", "arr", "customer-churn-rate", "mrr-churn-rate", "ltv", "customers", "asp", "arpa")
     for entry in body["entries"]:
         assert set(entry) == {"date", *metrics, *(f"{m}-percentage-change" for m in metrics)}
         assert isinstance(entry["mrr"], int) and isinstance(entry["customer-churn-rate"], float)
         assert entry["arr"] == 12 * entry["mrr"] and entry["mrr"] > 0
-    assert set(body["summary"]) == {f"{p}{m}" for m in metrics for p in ("current-", "previous-")} | \
-        {f"{m}-percentage-change" for m in metrics}
+    assert set(body["summary"]) == {f"{p}{m}" for m in metrics for p in ("current-", "previous-")} | {
+        f"{m}-percentage-change" for m in metrics
+    }
 
 
-@pytest.mark.parametrize("params,param", [
-    ({"end-date": "2023-01-31"}, "start-date"),
-    ({"start-date": "2023-01-01T00:00:00Z", "end-date": "2023-01-31"}, "start-date"),
-    ({"start-date": "2023-01-01", "end-date": "soon"}, "end-date"),
-    ({"start-date": "2023-02-01", "end-date": "2023-01-31"}, "start-date"),
-    ({"start-date": "2023-01-01", "end-date": "2023-01-31", "interval": "hour"}, "interval"),
-])
+@pytest.mark.parametrize(
+    "params,param",
+    [
+        ({"end-date": "2023-01-31"}, "start-date"),
+        ({"start-date": "2023-01-01T00:00:00Z", "end-date": "2023-01-31"}, "start-date"),
+        ({"start-date": "2023-01-01", "end-date": "soon"}, "end-date"),
+        ({"start-date": "2023-02-01", "end-date": "2023-01-31"}, "start-date"),
+        ({"start-date": "2023-01-01", "end-date": "2023-01-31", "interval": "hour"}, "interval"),
+    ],
+)
 def test_metrics_reject_bad_parameters(sandbox, session, params, param):
     for path in ("/v1/metrics/customer-count", "/v1/metrics/all"):
         response = get(session, sandbox, path, **params)
@@ -350,6 +381,7 @@ def test_metrics_reject_bad_parameters(sandbox, session, params, param):
 
 
 # --- faults ----------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def small():
@@ -382,10 +414,15 @@ def test_server_errors_give_way_after_three_sightings(small):
         assert requests.get(f"{sandbox.url}/v1/ping", timeout=5).status_code == 401  # auth comes first
 
 
-@pytest.mark.parametrize("kind,expected", [
-    ("truncate_rate", "ChunkedEncodingError"), ("drop_rate", "ConnectionError"),
-    ("invalid_json_rate", "invalid_json"), ("rate_429", 429),
-])
+@pytest.mark.parametrize(
+    "kind,expected",
+    [
+        ("truncate_rate", "ChunkedEncodingError"),
+        ("drop_rate", "ConnectionError"),
+        ("invalid_json_rate", "invalid_json"),
+        ("rate_429", 429),
+    ],
+)
 def test_each_random_fault_kind(small, kind, expected):
     with Sandbox(small, faults=Faults(**{kind: 1.0})) as sandbox:
         assert statuses(sandbox, "/v1/customers", 4) == [expected] * 3 + [200]
@@ -401,6 +438,7 @@ def test_random_faults_are_reproducible(small):
     def run():
         with Sandbox(small, faults=Faults(seed=9, error_rate=0.3, invalid_json_rate=0.2)) as sandbox:
             return [statuses(sandbox, "/v1/contacts", 1, per_page=n)[0] for n in range(1, 40)]
+
     first = run()
     assert first == run() and 200 in first and len(set(first)) > 2
 
@@ -418,8 +456,9 @@ def test_rate_limit_is_a_sliding_window(small):
 def test_parallel_connections_and_latency(small):
     with Sandbox(small, faults=Faults(latency_ms=150, max_connections=2)) as sandbox:
         results = []
-        threads = [threading.Thread(target=lambda: results.append(statuses(sandbox, "/v1/ping", 1)[0]))
-                   for _ in range(5)]
+        threads = [
+            threading.Thread(target=lambda: results.append(statuses(sandbox, "/v1/ping", 1)[0])) for _ in range(5)
+        ]
         began = time.monotonic()
         for thread in threads:
             thread.start()

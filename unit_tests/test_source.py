@@ -10,15 +10,15 @@ import orjson
 import pytest
 import requests
 import requests_mock
+from airbyte_cdk.entrypoint import AirbyteEntrypoint
 from airbyte_cdk.logger import AirbyteLogFormatter
 from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer, FailureType, Status
-from airbyte_cdk.entrypoint import AirbyteEntrypoint
 from airbyte_cdk.test import entrypoint_wrapper
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, _run_command, make_file
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_chartmogul import source as source_module
 from source_chartmogul import run as run_module
+from source_chartmogul import source as source_module
 from source_chartmogul.config import parse_config
 from source_chartmogul.source import SourceChartmogul
 from source_chartmogul.sync import Records
@@ -111,7 +111,10 @@ def test_check_fails_on_403_with_a_message_about_access(api):
 
 @pytest.mark.parametrize(
     "error",
-    [requests.exceptions.ConnectionError("Connection refused"), requests.exceptions.ConnectTimeout("connect timed out")],
+    [
+        requests.exceptions.ConnectionError("Connection refused"),
+        requests.exceptions.ConnectTimeout("connect timed out"),
+    ],
     ids=["refused", "timeout"],
 )
 def test_check_fails_with_the_reason_when_the_api_is_unreachable(api, error):
@@ -274,8 +277,14 @@ def run_cli(args, capsys) -> tuple[EntrypointOutput, int]:
 
 @pytest.mark.parametrize(
     "field,value",
-    [("start_date", "last tuesday"), ("start_date", "2017-01-25"), ("interval", "year"), ("lookback_window_days", -1),
-     ("api_key", " padded-key "), ("start_date", "2999-01-01T00:00:00Z")],
+    [
+        ("start_date", "last tuesday"),
+        ("start_date", "2017-01-25"),
+        ("interval", "year"),
+        ("lookback_window_days", -1),
+        ("api_key", " padded-key "),
+        ("start_date", "2999-01-01T00:00:00Z"),
+    ],
 )
 def test_cli_check_with_bad_config_gives_the_connector_s_message(api, capsys, field, value):
     config = {**CONFIG, field: value}
@@ -323,7 +332,15 @@ def test_a_long_read_logs_records_so_far_per_stream(api, monkeypatch):
     [
         {"activities": {"date": "2024-02-14T15:00:00Z"}},
         [{"type": "LEGACY", "data": {"activities": {"date": "2024-02-14T15:00:00Z"}}}],
-        [{"type": "STREAM", "stream": {"stream_descriptor": {"name": "activities"}, "stream_state": {"date": "2024-02-14T15:00:00Z"}}}],
+        [
+            {
+                "type": "STREAM",
+                "stream": {
+                    "stream_descriptor": {"name": "activities"},
+                    "stream_state": {"date": "2024-02-14T15:00:00Z"},
+                },
+            }
+        ],
     ],
     ids=["legacy_object", "legacy_messages", "per_stream"],
 )
@@ -335,7 +352,11 @@ def test_state_files_of_every_cdk_generation_are_read_per_stream(tmp_path, conte
     ]
 
 
-@pytest.mark.parametrize("content", [{"activities": 5}, [{"type": "STREAM", "stream": {}}], [7]], ids=["number", "no_descriptor", "not_an_object"])
+@pytest.mark.parametrize(
+    "content",
+    [{"activities": 5}, [{"type": "STREAM", "stream": {}}], [7]],
+    ids=["number", "no_descriptor", "not_an_object"],
+)
 def test_a_state_file_that_is_not_a_state_is_a_config_error(tmp_path, content):
     path = make_file(tmp_path / "state.json", content)
     with pytest.raises(AirbyteTracedException) as raised:
@@ -353,7 +374,9 @@ def test_record_lines_are_the_cdk_s_record_messages_but_keep_nulls():
 
     lines = list(run_module.record_lines(Records("customers", [plain, with_null], 1700000000123)))
 
-    cdk = [AirbyteEntrypoint.airbyte_message_to_string(m) for m in Records("customers", [plain], 1700000000123).messages()]
+    cdk = [
+        AirbyteEntrypoint.airbyte_message_to_string(m) for m in Records("customers", [plain], 1700000000123).messages()
+    ]
     assert lines[0] == cdk[0]  # byte for byte
     assert orjson.loads(lines[1]) == {
         "type": "RECORD",
@@ -364,11 +387,15 @@ def test_record_lines_are_the_cdk_s_record_messages_but_keep_nulls():
 def test_cli_read_gives_the_messages_of_the_cdk_s_read(api, monkeypatch):
     """Records, states with their record counts, statuses: the same, whichever entrypoint writes them."""
     customers = [{"id": n, "uuid": f"cus_{n}", "owner": None if n % 2 else "x"} for n in range(450)]
-    api.get(BASE_URL + "/v1/customers", [
-        {"json": page(customers[:200], cursor="c1", has_more=True)},
-        {"json": page(customers[200:400], cursor="c2", has_more=True)},
-        {"json": page(customers[400:], cursor="c3", has_more=False)},
-    ] * 2)
+    api.get(
+        BASE_URL + "/v1/customers",
+        [
+            {"json": page(customers[:200], cursor="c1", has_more=True)},
+            {"json": page(customers[200:400], cursor="c2", has_more=True)},
+            {"json": page(customers[400:], cursor="c3", has_more=False)},
+        ]
+        * 2,
+    )
     api.get(BASE_URL + "/v1/account", json={"name": "Example Test Company", "currency": "EUR"})
     names = ("customers", "account")
 
@@ -376,14 +403,27 @@ def test_cli_read_gives_the_messages_of_the_cdk_s_read(api, monkeypatch):
         kept = []
         for message in output.get_message_iterator():
             if message.type.value == "RECORD":
-                kept.append(("RECORD", message.record.stream, {k: v for k, v in message.record.data.items() if v is not None}))
+                kept.append(
+                    ("RECORD", message.record.stream, {k: v for k, v in message.record.data.items() if v is not None})
+                )
             elif message.type.value == "STATE":
                 stream = message.state.stream
-                kept.append(("STATE", stream.stream_descriptor.name, stream.stream_state.__dict__,
-                             message.state.sourceStats.recordCount))
+                kept.append(
+                    (
+                        "STATE",
+                        stream.stream_descriptor.name,
+                        stream.stream_state.__dict__,
+                        message.state.sourceStats.recordCount,
+                    )
+                )
             elif message.type.value == "TRACE" and message.trace.stream_status:
-                kept.append(("STATUS", message.trace.stream_status.stream_descriptor.name,
-                             message.trace.stream_status.status.value))
+                kept.append(
+                    (
+                        "STATUS",
+                        message.trace.stream_status.stream_descriptor.name,
+                        message.trace.stream_status.status.value,
+                    )
+                )
         return sorted(kept, key=lambda item: item[1])  # streams interleave differently run to run
 
     cdk = run_read(catalog(*names))
@@ -392,11 +432,17 @@ def test_cli_read_gives_the_messages_of_the_cdk_s_read(api, monkeypatch):
     assert cli.errors == [] and cdk.errors == []
     assert comparable(cli) == comparable(cdk)
     assert records_of(cli, "customers") == customers  # nulls and all
-    counts = [m.state.sourceStats.recordCount for m in cli.state_messages if m.state.stream.stream_descriptor.name == "customers"]
+    counts = [
+        m.state.sourceStats.recordCount
+        for m in cli.state_messages
+        if m.state.stream.stream_descriptor.name == "customers"
+    ]
     assert counts == [200.0, 200.0, 50.0]
 
 
-@pytest.mark.parametrize("raised, code, stderr", [(None, 0, ""), (SystemExit(1), 1, ""), (SystemExit("bad"), 1, "bad\n")])
+@pytest.mark.parametrize(
+    "raised, code, stderr", [(None, 0, ""), (SystemExit(1), 1, ""), (SystemExit("bad"), 1, "bad\n")]
+)
 def test_main_flushes_and_exits_with_run_s_code(monkeypatch, capsys, raised, code, stderr):
     def fake_run():
         print("the last message")

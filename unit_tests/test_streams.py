@@ -4,8 +4,8 @@ import copy
 import json
 import logging
 import time
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Mapping
 
 import pytest
 from airbyte_cdk.models import FailureType, SyncMode
@@ -20,17 +20,19 @@ from unit_tests.conftest import BASE_URL, CONFIG, basic_auth, by_path, catalog, 
 # Recorded by ChartMogul's Ruby client against the live API (chartmogul-api.md §5): nulls, nested
 # objects, hyphenated keys and non-ASCII text all have to come out exactly as served.
 CUSTOMER = json.loads(
-    r'''{"id":114167450,"uuid":"cus_23740208-2c7e-11ee-9ea2-ffd2435982bb","external_id":"cus_002","name":"John Smith","email":"john@example.com","status":"Active","customer-since":"2016-01-01T12:00:00+00:00","attributes":{"custom":{"Toggle":true},"clearbit":{},"stripe":{},"tags":["auto-churned-delinquent-subscription","merged-customer"]},"data_source_uuid":"ds_03cfd2c4-2c7e-11ee-ab23-cb0f008cff46","data_source_uuids":["ds_03cfd2c4-2c7e-11ee-ab23-cb0f008cff46","ds_03cfd2c4-2c7e-11ee-ab23-cb0f008cff46","ds_c0d412aa-5298-11ee-bb1f-332cea9687ed"],"external_ids":["cus_002","cus_009","test_cus_ext_id"],"company":"Initrode","country":"US","state":"CA","city":"Mountain View","zip":"12345","lead_created_at":"2015-11-01T00:00:00.000Z","free_trial_started_at":"2015-11-07T01:20:00.000Z","address":{"country":"United States","state":"California","city":"Mountain View","address_zip":"12345"},"mrr":8008,"arr":96096,"billing-system-url":null,"chartmogul-url":"https://app.chartmogul.com/#/customers/114167450-Initrode","billing-system-type":"Google Sheets","currency":"EUR","currency-sign":"€","owner":null}'''
+    r"""{"id":114167450,"uuid":"cus_23740208-2c7e-11ee-9ea2-ffd2435982bb","external_id":"cus_002","name":"John Smith","email":"john@example.com","status":"Active","customer-since":"2016-01-01T12:00:00+00:00","attributes":{"custom":{"Toggle":true},"clearbit":{},"stripe":{},"tags":["auto-churned-delinquent-subscription","merged-customer"]},"data_source_uuid":"ds_03cfd2c4-2c7e-11ee-ab23-cb0f008cff46","data_source_uuids":["ds_03cfd2c4-2c7e-11ee-ab23-cb0f008cff46","ds_03cfd2c4-2c7e-11ee-ab23-cb0f008cff46","ds_c0d412aa-5298-11ee-bb1f-332cea9687ed"],"external_ids":["cus_002","cus_009","test_cus_ext_id"],"company":"Initrode","country":"US","state":"CA","city":"Mountain View","zip":"12345","lead_created_at":"2015-11-01T00:00:00.000Z","free_trial_started_at":"2015-11-07T01:20:00.000Z","address":{"country":"United States","state":"California","city":"Mountain View","address_zip":"12345"},"mrr":8008,"arr":96096,"billing-system-url":null,"chartmogul-url":"https://app.chartmogul.com/#/customers/114167450-Initrode","billing-system-type":"Google Sheets","currency":"EUR","currency-sign":"€","owner":null}"""
 )
 INVOICE = json.loads(
-    r'''{"uuid":"inv_8ab74614-4e62-49f6-b4b3-f779109e50d0","external_id":"test_cus_inv_ext_id_1","date":"2016-01-01T12:00:00.000Z","due_date":"2016-01-07T12:00:00.000Z","currency":"USD","customer_uuid":"cus_23551596-2c7e-11ee-9ea1-2bfe193640c0","errors":{},"line_items":[{"subscription_uuid":"sub_0259d4d5-a63d-4a8c-b901-4f93f95b74b0","subscription_external_id":"test_cus_sub_ext_id","prorated":false,"proration_type":null,"service_period_start":"2016-01-01T12:00:00.000Z","service_period_end":"2016-02-01T12:00:00.000Z","uuid":"li_dacad109-fc67-47f9-8381-462e0fe27201","external_id":"test_cus_li_ext_id","type":"subscription","amount_in_cents":1000,"quantity":5,"discount_code":"DISCCODE","discount_amount_in_cents":1200,"tax_amount_in_cents":200,"transaction_fees_in_cents":0,"account_code":"","plan_uuid":"pl_de9e281e-76cb-11ee-b63f-b727630ce4d4","transaction_fees_currency":null,"discount_description":null,"event_order":null,"balance_transfer":null}],"transactions":[{"uuid":"tr_13920c67-3782-4d8c-b835-03deb3dd471c","external_id":"test_cus_tr_ext_id","type":"payment","date":"2016-01-01T12:00:00.000Z","result":"successful","amount_in_cents":null,"transaction_fees_in_cents":null,"transaction_fees_currency":null}]}'''
+    r"""{"uuid":"inv_8ab74614-4e62-49f6-b4b3-f779109e50d0","external_id":"test_cus_inv_ext_id_1","date":"2016-01-01T12:00:00.000Z","due_date":"2016-01-07T12:00:00.000Z","currency":"USD","customer_uuid":"cus_23551596-2c7e-11ee-9ea1-2bfe193640c0","errors":{},"line_items":[{"subscription_uuid":"sub_0259d4d5-a63d-4a8c-b901-4f93f95b74b0","subscription_external_id":"test_cus_sub_ext_id","prorated":false,"proration_type":null,"service_period_start":"2016-01-01T12:00:00.000Z","service_period_end":"2016-02-01T12:00:00.000Z","uuid":"li_dacad109-fc67-47f9-8381-462e0fe27201","external_id":"test_cus_li_ext_id","type":"subscription","amount_in_cents":1000,"quantity":5,"discount_code":"DISCCODE","discount_amount_in_cents":1200,"tax_amount_in_cents":200,"transaction_fees_in_cents":0,"account_code":"","plan_uuid":"pl_de9e281e-76cb-11ee-b63f-b727630ce4d4","transaction_fees_currency":null,"discount_description":null,"event_order":null,"balance_transfer":null}],"transactions":[{"uuid":"tr_13920c67-3782-4d8c-b835-03deb3dd471c","external_id":"test_cus_tr_ext_id","type":"payment","date":"2016-01-01T12:00:00.000Z","result":"successful","amount_in_cents":null,"transaction_fees_in_cents":null,"transaction_fees_currency":null}]}"""
 )
 PLAN = json.loads(
-    r'''{"external_id":"test_cus_pl_ext_id","name":"Test Plan","interval_count":7,"uuid":"pl_de9e281e-76cb-11ee-b63f-b727630ce4d4","interval_unit":"day","data_source_uuid":"ds_03cfd2c4-2c7e-11ee-ab23-cb0f008cff46"}'''
+    r"""{"external_id":"test_cus_pl_ext_id","name":"Test Plan","interval_count":7,"uuid":"pl_de9e281e-76cb-11ee-b63f-b727630ce4d4","interval_unit":"day","data_source_uuid":"ds_03cfd2c4-2c7e-11ee-ab23-cb0f008cff46"}"""
 )
-PLAN_GROUP = json.loads(r'''{"name":"New Plan Group","uuid":"plg_5f1af63a-ec94-4688-9127-5eb816d05a8f","plans_count":1}''')
+PLAN_GROUP = json.loads(
+    r"""{"name":"New Plan Group","uuid":"plg_5f1af63a-ec94-4688-9127-5eb816d05a8f","plans_count":1}"""
+)
 SUBSCRIPTION = json.loads(
-    r'''{"id":2293710870,"external_id":"1","subscription_set_external_id":"1","quantity":1,"uuid":"147cba1a-1fd9-411b-bcb7-2ed467cebe24","mrr":756,"arr":9072,"status":"active","plan":"Gold annual","billing-cycle":"year","billing-cycle-count":1,"start-date":"2016-02-24T00:00:00+00:00","end-date":"2017-02-24T00:00:00+00:00","currency":"EUR","currency-sign":"€"}'''
+    r"""{"id":2293710870,"external_id":"1","subscription_set_external_id":"1","quantity":1,"uuid":"147cba1a-1fd9-411b-bcb7-2ed467cebe24","mrr":756,"arr":9072,"status":"active","plan":"Gold annual","billing-cycle":"year","billing-cycle-count":1,"start-date":"2016-02-24T00:00:00+00:00","end-date":"2017-02-24T00:00:00+00:00","currency":"EUR","currency-sign":"€"}"""
 )
 COUNT_ENTRIES = [
     {"date": "2023-07-31", "customers": 379, "percentage-change": 0.0},
@@ -64,7 +66,9 @@ def stream_records(stream) -> list:
     return [record for record in stream.read_only_records() if isinstance(record, Mapping)]
 
 
-def serve_pages(api, path: str, pages: list, envelope: str = "entries", last_cursor: str = "cursor-after-last", delay=0.0):
+def serve_pages(
+    api, path: str, pages: list, envelope: str = "entries", last_cursor: str = "cursor-after-last", delay=0.0
+):
     """A cursor-paged list as ChartMogul serves it (§4.2): the first page carries the deprecated
     offset fields, the last page has has_more false and still a cursor, an unknown cursor is a 400."""
     cursors = [f"cursor-{i}" for i in range(1, len(pages))] + [last_cursor]
@@ -90,7 +94,13 @@ CURSOR_STREAMS = [
     (s.Invoices, "/v1/invoices", "invoices", INVOICE, "uuid"),
     (s.Plans, "/v1/plans", "plans", PLAN, "uuid"),
     (s.PlanGroups, "/v1/plan_groups", "plan_groups", PLAN_GROUP, "uuid"),
-    (s.SubscriptionEvents, "/v1/subscription_events", "subscription_events", {"id": 374279754, "event_type": "subscription_start"}, "id"),
+    (
+        s.SubscriptionEvents,
+        "/v1/subscription_events",
+        "subscription_events",
+        {"id": 374279754, "event_type": "subscription_start"},
+        "id",
+    ),
     (s.Contacts, "/v1/contacts", "entries", {"uuid": "con_1", "custom": {"Toggle": False}, "email": None}, "uuid"),
     (s.CustomerNotes, "/v1/customer_notes", "entries", {"uuid": "note_1", "type": "call", "call_duration": 60}, "uuid"),
     (s.Opportunities, "/v1/opportunities", "entries", {"uuid": "opp_1", "custom": {"from_campaign": True}}, "uuid"),
@@ -124,8 +134,18 @@ def test_records_pass_through_untouched(api, stream_class, path, envelope, recor
 
 
 def test_empty_result_with_null_cursor_gives_no_records_and_one_request(api):
-    api.get(BASE_URL + "/v1/customers", json={"entries": [], "current_page": 1, "total_pages": 1, "has_more": False,
-                                               "per_page": 200, "page": 1, "cursor": None})
+    api.get(
+        BASE_URL + "/v1/customers",
+        json={
+            "entries": [],
+            "current_page": 1,
+            "total_pages": 1,
+            "has_more": False,
+            "per_page": 200,
+            "page": 1,
+            "cursor": None,
+        },
+    )
 
     assert stream_records(s.Customers(settings())) == []
     assert api.call_count == 1
@@ -183,7 +203,11 @@ def test_stream_requests_have_a_timeout(api):
 
 
 def test_a_final_error_names_the_request_and_quotes_chartmogul(api):
-    api.get(BASE_URL + "/v1/plans", status_code=400, json={"code": 400, "message": 'Parameter "page" is deprecated', "param": "page"})
+    api.get(
+        BASE_URL + "/v1/plans",
+        status_code=400,
+        json={"code": 400, "message": 'Parameter "page" is deprecated', "param": "page"},
+    )
 
     with pytest.raises(AirbyteTracedException) as caught:
         stream_records(s.Plans(settings()))
@@ -276,9 +300,17 @@ def subscriptions_of(uuid: str, n: int) -> list:
 def test_customer_subscriptions_reads_each_customer_and_tags_records(api, caplog):
     serve_customers(api)
     # cus_a: two pages and slow, so later customers finish first; cus_b deleted during the sync.
-    serve_pages(api, "/v1/customers/cus_a/subscriptions", [subscriptions_of("cus_a", 2), subscriptions_of("cus_a", 3)[2:]], delay=0.05)
-    api.get(BASE_URL + "/v1/customers/cus_b/subscriptions", status_code=404,
-            json={"code": 404, "message": "Customer not found", "param": None})
+    serve_pages(
+        api,
+        "/v1/customers/cus_a/subscriptions",
+        [subscriptions_of("cus_a", 2), subscriptions_of("cus_a", 3)[2:]],
+        delay=0.05,
+    )
+    api.get(
+        BASE_URL + "/v1/customers/cus_b/subscriptions",
+        status_code=404,
+        json={"code": 404, "message": "Customer not found", "param": None},
+    )
     serve_pages(api, "/v1/customers/cus_c/subscriptions", [subscriptions_of("cus_c", 1)])
     serve_pages(api, "/v1/customers/cus_d/subscriptions", [[]])
 
@@ -310,8 +342,11 @@ def test_customer_subscriptions_with_many_customers_keeps_customer_order(api):
 def test_customer_subscriptions_fails_on_errors_other_than_404(api):
     serve_customers(api, ["cus_a", "cus_b"])
     serve_pages(api, "/v1/customers/cus_a/subscriptions", [subscriptions_of("cus_a", 1)])
-    api.get(BASE_URL + "/v1/customers/cus_b/subscriptions", status_code=403,
-            json={"code": 403, "message": "Forbidden", "param": None})
+    api.get(
+        BASE_URL + "/v1/customers/cus_b/subscriptions",
+        status_code=403,
+        json={"code": 403, "message": "Forbidden", "param": None},
+    )
 
     with pytest.raises(AirbyteTracedException) as caught:
         stream_records(s.CustomerSubscriptions(settings()))
@@ -331,7 +366,10 @@ def test_plan_group_plans_skips_a_plan_group_deleted_during_the_sync(api, caplog
     with caplog.at_level(logging.INFO):
         records = stream_records(s.PlanGroupPlans(settings()))
 
-    assert records == [{**variant(PLAN, 0), "plan_group_uuid": "plg_0"}, {**variant(PLAN, 2), "plan_group_uuid": "plg_2"}]
+    assert records == [
+        {**variant(PLAN, 0), "plan_group_uuid": "plg_0"},
+        {**variant(PLAN, 2), "plan_group_uuid": "plg_2"},
+    ]
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert any("/v1/plan_groups/plg_1/plans" in w and "404" in w for w in warnings), warnings
 
@@ -339,7 +377,9 @@ def test_plan_group_plans_skips_a_plan_group_deleted_during_the_sync(api, caplog
 def test_plan_group_plans_reads_each_plan_group_in_order_and_tags_records(api):
     groups = [{**PLAN_GROUP, "uuid": f"plg_{i}"} for i in range(3)]
     serve_pages(api, "/v1/plan_groups", [groups[:2], groups[2:]], envelope="plan_groups")
-    serve_pages(api, "/v1/plan_groups/plg_0/plans", [[variant(PLAN, 0)], [variant(PLAN, 1)]], envelope="plans", delay=0.03)
+    serve_pages(
+        api, "/v1/plan_groups/plg_0/plans", [[variant(PLAN, 0)], [variant(PLAN, 1)]], envelope="plans", delay=0.03
+    )
     serve_pages(api, "/v1/plan_groups/plg_1/plans", [[]], envelope="plans")
     serve_pages(api, "/v1/plan_groups/plg_2/plans", [[variant(PLAN, 2)]], envelope="plans")
 

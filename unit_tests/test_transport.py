@@ -167,7 +167,9 @@ def test_delay_honours_retry_after_capped(header, expected):
     assert policy.delay(7, response_with({"Retry-After": header})) == expected
 
 
-@pytest.mark.parametrize("response", [None, response_with(), response_with({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})])
+@pytest.mark.parametrize(
+    "response", [None, response_with(), response_with({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})]
+)
 def test_delay_without_usable_retry_after_is_full_jitter_under_the_exponential_bound(response):
     policy = RetryPolicy(base_delay=1.0, max_delay=30.0)
     for attempt in range(1, 10):
@@ -183,7 +185,9 @@ def test_delay_without_usable_retry_after_is_full_jitter_under_the_exponential_b
 
 @pytest.mark.parametrize("status", RETRY_STATUSES)
 def test_retryable_status_is_retried_then_succeeds(api, status):
-    api.get(URL, [{"status_code": status, "text": f"{status} Error"}, {"status_code": status, "json": {}}, {"json": PONG}])
+    api.get(
+        URL, [{"status_code": status, "text": f"{status} Error"}, {"status_code": status, "json": {}}, {"json": PONG}]
+    )
 
     response = session().get(URL)
 
