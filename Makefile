@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-py313 unit integration bench clean
+.PHONY: demo test lint test-py313 unit integration bench clean
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,14 @@ $(VENV)/.installed: setup.py
 demo: $(VENV)/.installed
 	$(PY) tools/demo.py
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed lint
 	$(PY) -m pytest unit_tests integration_tests
+
+# ruff (lint and format) and mypy: the style and the types, checked before any test runs.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy source_chartmogul
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest unit_tests

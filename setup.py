@@ -9,6 +9,11 @@ MAIN_REQUIREMENTS = [
 TEST_REQUIREMENTS = [
     "pytest==9.2.0",
     "requests-mock==1.12.1",
+    # The standard tools `make test` runs: lint and format, types, the Python-version matrix.
+    "ruff==0.17.5",
+    "mypy==2.4.1",
+    "types-requests==2.33.0.20261030",
+    "nox==2026.10.20",
 ]
 
 setup(
