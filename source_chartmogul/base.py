@@ -33,7 +33,8 @@ from .transport import describe_request, json_body
 
 PAGE_SIZE = 200  # the API's maximum; larger values are clamped to it (§4.1)
 PARTITION_WORKERS = 8
-# How a request names the page it wants: `cursor`, or `start-after` for activities (§4.4).
+# How a request names the page it wants: `cursor`, or `start-after` for activities
+# (https://dev.chartmogul.com/reference/activities/list).
 PAGING_PARAMS = frozenset({"cursor", "start-after"})
 # A real list has no reason to serve empty pages that say there is more: a few in a row may be
 # records filtered out on ChartMogul's side, ten in a row is a list that never ends.
