@@ -156,7 +156,11 @@ def expected_records(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> list:
-    """Every record the API serves for a stream and config, in the order the connector emits them."""
+    """Every record the API serves for a stream and config, in the order the connector emits them.
+
+    Activities: all from the start date on, the scheduled ones (dated in the future) too, as a
+    full refresh reads them; an incremental read stops at the moment it started: `until`.
+    """
     start = parse_datetime(cfg["start_date"])
     today = today or datetime.now(timezone.utc).date()
     intervals = {
@@ -167,8 +171,11 @@ def expected_records(
     }
     if stream == "activities":
         lower = max(start, since) if since else start
-        upper = until or datetime.now(timezone.utc)
-        return [a for a in dataset.activities if lower <= parse_datetime(a["date"]) < upper]
+        return [
+            a
+            for a in dataset.activities
+            if lower <= parse_datetime(a["date"]) and (until is None or parse_datetime(a["date"]) < until)
+        ]
     if stream == "customer_count":
         return dataset.customer_count(start.date(), today, cfg["interval"])
     if stream in intervals:

@@ -7,6 +7,7 @@ Opt-in: PyAirbyte (the `airbyte` package) weighs about 780 MB, so it lives in a 
 import importlib.util
 import os
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,9 @@ def cache(airbyte_module, tmp_path):
 
 
 def expected(dataset, stream: str) -> list:
-    return expected_records(dataset, stream, config())
+    # PyAirbyte reads a stream incrementally where it can: activities up to now, not the scheduled ones.
+    until = datetime.now(timezone.utc) if stream == "activities" else None
+    return expected_records(dataset, stream, config(), until=until)
 
 
 def keys_in_cache(result, stream: str) -> list:

@@ -8,7 +8,7 @@ import sys
 import threading
 
 from .data import build_dataset
-from .faults import Faults
+from .faults import PAGING_FAULTS, Faults
 from .server import DEFAULT_API_KEY, Sandbox
 
 
@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drop-rate", type=float, default=0)
     parser.add_argument("--invalid-json-rate", type=float, default=0)
     parser.add_argument("--fault-seed", type=int, default=1)
+    parser.add_argument("--paging-fault", choices=PAGING_FAULTS, default=None, help="lists that page wrongly")
+    parser.add_argument("--paging-fault-path", default=r"/v1/.+", help="the list paths it affects (a regex)")
     args = parser.parse_args(argv)
 
     faults = Faults(
@@ -41,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         truncate_rate=args.truncate_rate,
         drop_rate=args.drop_rate,
         invalid_json_rate=args.invalid_json_rate,
+        paging=args.paging_fault,
+        paging_path=args.paging_fault_path,
     )
     dataset = build_dataset(seed=args.seed, customers=args.customers, activities=args.activities)
     sandbox = Sandbox(dataset, api_key=args.api_key, faults=faults, host=args.host, port=args.port)

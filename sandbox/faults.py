@@ -5,12 +5,16 @@ Load-shaped faults follow the documented limits (§2.1 of chartmogul-api.md): a 
 connection, HTML instead of JSON) are decided by hashing the request and how many times that same
 request was already seen, so a run is reproducible whatever the thread scheduling, and a request
 repeated `GIVE_UP_AFTER` times always goes through: a client that retries is never stuck.
+
+Paging faults (`PagingFault`) are not random: a list that pages wrongly does so on every chain of
+pages it serves, and a client must cope every time.
 """
 
 from __future__ import annotations
 
 import collections
 import hashlib
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -32,6 +36,7 @@ HTML_ERROR_PAGE = (
 
 # Random fault kinds in the order their probability bands are laid out on [0, 1).
 RANDOM_KINDS = ("rate_429", "error", "truncate", "drop", "invalid_json")
+PAGING_FAULTS = ("repeat_cursor", "cursor_cycle", "endless_empty", "empty_middle")
 
 
 @dataclass
@@ -47,6 +52,12 @@ class Faults:
     truncate_rate: float = 0
     drop_rate: float = 0
     invalid_json_rate: float = 0
+    paging: str | None = None  # one of PAGING_FAULTS: how the lists page wrongly
+    paging_path: str = r"/v1/.+"  # which lists do (a regular expression matching the whole path)
+
+    def __post_init__(self) -> None:
+        if self.paging is not None and self.paging not in PAGING_FAULTS:
+            raise ValueError(f"unknown paging fault {self.paging!r}; one of {', '.join(PAGING_FAULTS)}")
 
     def rates(self) -> tuple[float, ...]:
         return (self.rate_429, self.error_rate, self.truncate_rate, self.drop_rate, self.invalid_json_rate)
@@ -64,6 +75,7 @@ class FaultState:
 
     def __init__(self, faults: Faults):
         self.faults = faults
+        self.paging = PagingFault(faults.paging, faults.paging_path) if faults.paging else None
         self._lock = threading.Lock()
         self._windows: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
         self._sightings: collections.Counter[str] = collections.Counter()
@@ -110,3 +122,68 @@ class FaultState:
                 return Decision(kind)
             draw -= rate
         return None
+
+
+class PagingFault:
+    """Lists that page wrongly (`Faults.paging`), on the paths `Faults.paging_path` matches.
+
+    The modes, each on every chain of pages (pages asked for with `cursor`):
+    * repeat_cursor: a page asked for with a cursor hands back that same cursor, has_more true.
+    * cursor_cycle: the second page (asked for with the first page's cursor A) says has_more
+      true and hands its own cursor B; every later page hands A again: A -> B -> A.
+    * endless_empty: where a list would end it says has_more true, then serves empty pages with
+      fresh cursors, forever.
+    * empty_middle: an empty page that says has_more true comes before every page asked for with
+      a cursor; its cursor leads on to that page, so every record is still served once.
+
+    The fake cursors start with "sandbox-"; the sandbox answers them itself.
+    """
+
+    _BEFORE = "sandbox-before-"
+    _EMPTY = "sandbox-empty-"
+
+    def __init__(self, mode: str, path: str):
+        self.mode = mode
+        self._path = re.compile(path)
+        self._lock = threading.Lock()
+        self._first_cursor: dict[str, str] = {}  # cursor_cycle: per chain, the cursor its first page handed
+
+    def applies(self, path: str) -> bool:
+        return self._path.fullmatch(path) is not None
+
+    def before(self, query: dict[str, str]) -> dict[str, str]:
+        """The query to serve: a fake cursor stands for a real one, or for the first page."""
+        cursor = query.get("cursor", "")
+        if cursor.startswith(self._BEFORE):
+            return {**query, "cursor": cursor[len(self._BEFORE) :]}
+        if cursor.startswith(self._EMPTY):
+            return {name: value for name, value in query.items() if name != "cursor"}
+        return query
+
+    def after(self, path: str, query: dict[str, str], body: dict) -> dict | None:
+        """The page to send instead of `body` (as served for `before(query)`), or None to send it."""
+        cursor = query.get("cursor")
+        envelope = next(name for name, value in body.items() if isinstance(value, list))
+        if self.mode == "empty_middle":
+            if cursor is None or cursor.startswith(self._BEFORE):
+                return None
+            return {envelope: [], "cursor": self._BEFORE + cursor, "has_more": True}
+        if self.mode == "endless_empty":
+            if cursor is not None and cursor.startswith(self._EMPTY):
+                number = cursor[len(self._EMPTY) :]
+                following = int(number) + 1 if number.isdigit() else 1
+                return {envelope: [], "cursor": f"{self._EMPTY}{following}", "has_more": True}
+            return None if body["has_more"] else {**body, "cursor": f"{self._EMPTY}1", "has_more": True}
+        chain = path + "?" + "&".join(f"{k}={v}" for k, v in sorted(query.items()) if k != "cursor")
+        if cursor is None:
+            if self.mode == "cursor_cycle" and body["has_more"]:
+                with self._lock:
+                    self._first_cursor[chain] = body["cursor"]
+            return None
+        if self.mode == "repeat_cursor":
+            return {**body, "cursor": cursor, "has_more": True}
+        with self._lock:  # cursor_cycle
+            first = self._first_cursor.setdefault(chain, cursor)
+        if cursor == first:
+            return {**body, "has_more": True}
+        return {**body, "cursor": first, "has_more": True}

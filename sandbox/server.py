@@ -875,10 +875,18 @@ class Sandbox:
             return _json(404, {"error": "Not found"})  # the Rails-style 404 body (§3)
         if method != "GET":
             return _json(405, {"error": "Method not allowed"}, headers=(("Allow", "GET"),))
+        paging = self._fault_state.paging
+        if paging is not None and not paging.applies(path):
+            paging = None
         try:
-            status, content_type, body = serve(self.dataset, match, query)
+            status, content_type, body = serve(self.dataset, match, paging.before(query) if paging else query)
         except ApiError as error:
             return _json(error.status, error.body)
+        if paging is not None and status == 200 and isinstance(body, dict) and "has_more" in body:
+            changed = paging.after(path, query, body)
+            if changed is not None:
+                self._fault_state.count(paging.mode)
+                return _json(status, changed, content_type, fault=paging.mode)
         return _json(status, body, content_type)
 
     def _send(self, handler: _Handler, response: _Response) -> None:

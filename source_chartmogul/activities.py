@@ -6,15 +6,21 @@ GET /v1/activities (https://dev.chartmogul.com/reference/activities/list, chartm
   first page is not its last splits the rest of itself by the density that page shows, so that
   the recent, busier years are not read one page at a time. Windows are read up to
   PARTITION_WORKERS at once and emitted oldest first, so the state can advance as records go out.
+* ChartMogul serves activities dated in the future (scheduled cancellations, plan changes). A
+  full refresh returns them too: after the windows up to now comes one without an end (no
+  `end-date` sent), read page by page. An incremental read stops at now and picks a scheduled
+  activity up once its date has passed.
 * Whether the API's `start-date`/`end-date` are inclusive is not documented: each window asks
   from a second before its start to a second after its end, and keeps only start <= date < end,
   so a record lands in exactly one window either way.
-* ChartMogul can change or remove activities after the fact, and some are dated in the
-  future: a read with state starts `lookback_days` before it, and never reads past now.
-* The state says "every activity before this date-time was read": it advances to the last
-  date of each page once the page's records are out, while dates ascend (they do, §6), and to
-  each window's end when the window is done; should ChartMogul ever serve them out of order,
-  only the latter.
+* ChartMogul can change or remove activities after the fact: a read with state starts
+  `lookback_days` before it.
+* The state says "every activity before this date-time was read", and never passes the moment
+  the read started, in either mode. It advances to the last date of each page once the page's
+  records are out, while dates ascend (they do, §6), and to each window's end when the window is
+  done; should ChartMogul ever serve them out of order, only the latter.
+* A window's pages are followed to the page that says there is no more, empty pages included;
+  `PageChains` (base.py) ends a window whose pages loop or stay empty with an error.
 """
 
 import math
@@ -62,6 +68,7 @@ class Activities(ChartmogulStream):
         self._cursor: datetime | None = None
         self._state: MutableMapping[str, Any] = {}
         self._in_order = True
+        self._until: datetime | None = None  # the moment the current read started: the state's ceiling
 
     def path(self, **kwargs) -> str:
         return "activities"
@@ -84,19 +91,22 @@ class Activities(ChartmogulStream):
 
     def read_records(self, sync_mode, cursor_field=None, stream_slice=None, stream_state=None):
         now = self.now.replace(microsecond=0)
-        start = self.settings.start_date
+        start = self.settings.start_date.replace(microsecond=0)
         self._in_order = True
+        self._until = now
         if self._cursor and self._cursor > now:
             self.logger.warning(f"The saved state {self._cursor.isoformat()} is in the future; reading up to now.")
             self._set_cursor(now)
         if sync_mode == SyncMode.incremental and self._cursor:
             start = max(start, self._cursor - timedelta(days=self.settings.lookback_days))
-        windows = list(_windows(start.replace(microsecond=0), now))
+        windows = list(_windows(start, now))
+        if sync_mode != SyncMode.incremental:
+            windows.append({"start": max(start, now), "end": None, "first_page": True})  # the scheduled ones
 
         def read_window(window):
             yield from HttpStream.read_records(self, SyncMode.full_refresh, stream_slice=window)
             split_at = window.get("split_at")
-            yield _WindowDone(split_at or window["end"])
+            yield _WindowDone(split_at or window["end"] or now)
             if split_at:
                 yield parallel.Spawn(_split(split_at, window["end"], window["parts"]))
 
@@ -122,41 +132,46 @@ class Activities(ChartmogulStream):
             )
 
     def _advance(self, value: datetime) -> None:
+        # Never past the present: a scheduled activity read now may still change before its
+        # date, and the next incremental read must pick it up then.
+        if self._until is not None:
+            value = min(value, self._until)
         if self._cursor is None or value > self._cursor:
             self._set_cursor(value)
 
     def request_params(self, stream_state=None, stream_slice=None, next_page_token=None) -> MutableMapping[str, Any]:
-        params = {
+        params: dict[str, Any] = {
             "per_page": PAGE_SIZE,
             "start-date": api_datetime(stream_slice["start"] - timedelta(seconds=1)),
-            "end-date": api_datetime(stream_slice["end"] + timedelta(seconds=1)),
             "order": "date",  # ascending; documented by the official clients (§6)
         }
+        if stream_slice["end"] is not None:
+            params["end-date"] = api_datetime(stream_slice["end"] + timedelta(seconds=1))
         return {**params, **(next_page_token or {})}
 
     def next_page_token(self, response) -> Mapping[str, Any] | None:
         body = json_body(response)
         entries = body.get("entries") or []
-        if not body.get("has_more") or not entries or getattr(response, "chartmogul_split", False):
-            return None
-        # The cursor is the current way to page; start-after (the last uuid) the older one (§4.4).
-        if body.get("cursor"):
-            return {"cursor": body["cursor"]}
-        return {"start-after": entries[-1]["uuid"]}
+        token = None
+        if body.get("has_more") and not getattr(response, "chartmogul_split", False):
+            token = _next_page(response, body, entries)
+        return self.page_chains.follow(response, token, len(entries))
 
     def parse_response(self, response, stream_slice=None, **kwargs) -> Iterable[Mapping[str, Any]]:
         start, end = stream_slice["start"], stream_slice["end"]
+        records = self.records_of(response)
         try:
-            dated = [(parse_datetime(record[CURSOR_FIELD]), record) for record in self.records_of(response)]
+            dated = [(parse_datetime(record[CURSOR_FIELD]), record) for record in records]
         except (KeyError, TypeError, ValueError, AttributeError):
-            raise unexpected_answer(response, "an activity without a valid 'date'") from None
+            raise _undated(response, records) from None
         # Checked here, a whole page before its first record reaches the state.
         if any(later[0] < earlier[0] for earlier, later in zip(dated, dated[1:])):
             self._out_of_order()
         if stream_slice.pop("first_page", False) and json_body(response).get("has_more"):
             end = self._maybe_split(stream_slice, dated) or end
             response.chartmogul_split = "split_at" in stream_slice
-        kept = [(date, record) for date, record in dated if start <= date < end]
+        kept = [(date, record) for date, record in dated if start <= date and (end is None or date < end)]
+        self.next_page_token(response)  # checked before the page's records go out (PageChains)
         if not kept:
             return []
         # Dates are parsed once, here; what the state needs of them follows the page's records.
@@ -170,6 +185,8 @@ class Activities(ChartmogulStream):
         the activities of that last date are left to them, since the next page may hold more
         of the same second.
         """
+        if window["end"] is None:
+            return None  # the scheduled activities: no end to measure density by, and they are few
         if not self._in_order or len(dated) < 2:
             return None
         first, last = dated[0][0], dated[-1][0]
@@ -179,6 +196,44 @@ class Activities(ChartmogulStream):
         window["split_at"] = last
         window["parts"] = max(1, min(MAX_PARTS, round(pages_left / PAGES_PER_PART)))
         return last
+
+
+def _next_page(response, body: Mapping[str, Any], entries: list) -> Mapping[str, Any]:
+    # The cursor is the current way to page; start-after (the last uuid) the older one (§4.4).
+    if body.get("cursor"):
+        return {"cursor": body["cursor"]}
+    if not entries:
+        raise unexpected_answer(
+            response, "an empty page, has_more true and no cursor: nothing to ask for the next page by"
+        )
+    last = entries[-1]
+    uuid = last.get("uuid") if isinstance(last, Mapping) else None
+    if not isinstance(uuid, str) or not uuid:
+        raise unexpected_answer(
+            response,
+            f"has_more true, no cursor, and no 'uuid' on the page's last activity ({_which(entries, len(entries) - 1)}) "
+            "to ask for the next page by (start-after)",
+        )
+    return {"start-after": uuid}
+
+
+def _undated(response, records: list) -> Exception:
+    for index, record in enumerate(records):
+        try:
+            parse_datetime(record[CURSOR_FIELD])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            value = record.get(CURSOR_FIELD) if isinstance(record, Mapping) else None
+            date = f"its date is {value!r}" if isinstance(record, Mapping) and CURSOR_FIELD in record else "no date"
+            return unexpected_answer(response, f"an activity without a valid 'date' ({_which(records, index)}: {date})")
+    return unexpected_answer(response, "an activity without a valid 'date'")  # not reached: one failed
+
+
+def _which(records: list, index: int) -> str:
+    """A record of a page, named so that it can be found: its place, and its uuid if it has one."""
+    record = records[index]
+    uuid = record.get("uuid") if isinstance(record, Mapping) else None
+    named = f", uuid '{uuid}'" if uuid else ", no uuid"
+    return f"activity {index + 1} of {len(records)} on the page{named}"
 
 
 def _split(start: datetime, end: datetime, parts: int) -> list:

@@ -2,6 +2,7 @@
 
 * `ChartmogulStream`: base URL, auth, transport, error handling, envelopes.
 * `CursorStream`: list endpoints paged by `cursor` and `has_more` (chartmogul-api.md §4).
+* `PageChains`: what each chain of pages was handed so far, to end loops with an error.
 * `UnpagedStream`, `ObjectStream`: a list or a single object in one answer.
 * `MetricsStream`: /v1/metrics/* time series for a date range and interval (§7).
 * `FanOutStream`: one request chain per parent record, read in parallel.
@@ -9,11 +10,14 @@
 A stream in `streams.py` is a declaration on top of one of these.
 """
 
+import threading
 from abc import ABC
 from collections.abc import Iterable, Mapping, MutableMapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 from airbyte_cdk.models import FailureType, SyncMode
@@ -29,6 +33,12 @@ from .transport import describe_request, json_body
 
 PAGE_SIZE = 200  # the API's maximum; larger values are clamped to it (§4.1)
 PARTITION_WORKERS = 8
+# How a request names the page it wants: `cursor`, or `start-after` for activities
+# (https://dev.chartmogul.com/reference/activities/list).
+PAGING_PARAMS = frozenset({"cursor", "start-after"})
+# A real list has no reason to serve empty pages that say there is more: a few in a row may be
+# records filtered out on ChartMogul's side, ten in a row is a list that never ends.
+MAX_EMPTY_PAGES = 10
 
 
 @cache
@@ -41,6 +51,92 @@ def unexpected_answer(response: requests.Response, what: str) -> AirbyteTracedEx
     return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
 
 
+def paging_fault(response: requests.Response, what: str) -> AirbyteTracedException:
+    message = (
+        f"ChartMogul answered {describe_request(response.request)} with {what}. The stream stopped "
+        "at this page, before its records: none was emitted twice. Run the sync again; if it "
+        "happens again, report this request to ChartMogul support."
+    )
+    return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
+
+
+@dataclass
+class _Chain:
+    handed: set[tuple[str, str]] = field(default_factory=set)  # (paging parameter, value) given or sent
+    pages: int = 0
+    empty_in_a_row: int = 0
+
+
+class PageChains:
+    """What each chain of pages of a stream was handed so far, so that a chain cannot run forever.
+
+    A chain is one list walked page by page: a stream's whole list, one parent's children, one
+    date window of activities. It is named by its request without the paging parameter, and
+    starts at a request without one (or, resuming from a saved cursor, at the first request seen).
+    A page that hands back a cursor the chain was already given (the same one again, a cycle
+    A -> B -> A, or the start-after of an earlier page, as a server that ignores start-after
+    does), or MAX_EMPTY_PAGES empty pages in a row that still say there is more, end the stream
+    with an error. The streams check each page as they parse it, before its records go out, so
+    that the records of a page that repeats an earlier one are never emitted.
+
+    One object per stream, shared by the threads that read its chains at once (fan-out parents,
+    activities windows), and by the CDK's one-page-per-call resumable full refresh, which is why
+    the memory is here and not in a paging loop. It only needs each response once, in chain
+    order, not that its records went out, so reading a page ahead would use it unchanged.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._chains: dict[str, _Chain] = {}
+
+    def follow(
+        self, response: requests.Response, token: Mapping[str, Any] | None, entries: int
+    ) -> Mapping[str, Any] | None:
+        """`token` (the next page's paging parameter, None at the end) once it is known not to loop.
+
+        Once per response: the answer is kept on it, so that a stream may check a page while it
+        parses it and the CDK ask again for the next page.
+        """
+        if hasattr(response, "chartmogul_next_page"):
+            return response.chartmogul_next_page
+        split = urlsplit(str(response.request.url))
+        query = parse_qsl(split.query, keep_blank_values=True)
+        sent = {(name, value) for name, value in query if name in PAGING_PARAMS}
+        rest = sorted((name, value) for name, value in query if name not in PAGING_PARAMS)
+        name = f"{response.request.method} {split.path}?{urlencode(rest)}"
+        with self._lock:
+            chain = self._chains.get(name) if sent else None
+            if chain is None:
+                chain = self._chains[name] = _Chain()
+            chain.handed |= sent
+            chain.pages += 1
+            chain.empty_in_a_row = chain.empty_in_a_row + 1 if entries == 0 else 0
+            if token is None:
+                del self._chains[name]
+                response.chartmogul_next_page = None  # type: ignore[attr-defined]
+                return None
+            handed = {(param, str(value)) for param, value in token.items()}
+            repeated = sorted(handed & chain.handed)
+            if repeated or chain.empty_in_a_row >= MAX_EMPTY_PAGES:
+                del self._chains[name]
+            else:
+                chain.handed |= handed
+                response.chartmogul_next_page = token  # type: ignore[attr-defined]
+                return token
+        if repeated:
+            param, value = repeated[0]
+            raise paging_fault(
+                response,
+                f"has_more true and {param} '{value}', which this chain of pages was already given "
+                f"(a loop, seen on its page {chain.pages})",
+            )
+        raise paging_fault(
+            response,
+            f"{chain.empty_in_a_row} empty pages in a row that all said has_more true (the limit "
+            f"is {MAX_EMPTY_PAGES}; a list that never ends)",
+        )
+
+
 class ChartmogulStream(HttpStream, ABC):
     envelope = "entries"
     primary_key: str | list[str] | None = "uuid"
@@ -48,6 +144,7 @@ class ChartmogulStream(HttpStream, ABC):
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.page_chains = PageChains()
         super().__init__()
         # The CDK builds the session; the transport (auth, pacing, retries, timeouts) is ours.
         transport.connect(self._http_client._session, settings.api_key, settings.requests_per_second)
@@ -101,15 +198,22 @@ class CursorStream(ChartmogulStream, ABC):
     def request_params(self, stream_state=None, stream_slice=None, next_page_token=None) -> MutableMapping[str, Any]:
         return {"per_page": PAGE_SIZE, **(next_page_token or {})}
 
+    def parse_response(self, response: requests.Response, **kwargs) -> Iterable[Mapping[str, Any]]:
+        records = super().parse_response(response, **kwargs)
+        self.next_page_token(response)  # checked before the page's records go out (PageChains)
+        return records
+
     def next_page_token(self, response: requests.Response) -> Mapping[str, Any] | None:
         if response.status_code != 200:
-            return None
+            return self.page_chains.follow(response, None, 0)
         body = json_body(response)
-        if not body.get("has_more"):
-            return None
-        if not body.get("cursor"):
-            raise unexpected_answer(response, "has_more true but no cursor to ask for the next page")
-        return {"cursor": body["cursor"]}
+        token = None
+        if body.get("has_more"):
+            if not body.get("cursor"):
+                raise unexpected_answer(response, "has_more true but no cursor to ask for the next page")
+            token = {"cursor": body["cursor"]}
+        # An empty page that says there is more is followed: only its cursor tells where the rest is.
+        return self.page_chains.follow(response, token, len(body.get(self.envelope) or ()))
 
 
 class MetricsStream(ChartmogulStream, ABC):
@@ -138,6 +242,7 @@ class FanOutStream(CursorStream, ABC):
 
     parent_key_name: str
     parent_key = "uuid"
+    _parent: CursorStream | None = None
 
     def parent_stream(self) -> CursorStream:
         raise NotImplementedError
@@ -146,11 +251,18 @@ class FanOutStream(CursorStream, ABC):
         def read_one(parent_key: str):
             return HttpStream.read_records(self, SyncMode.full_refresh, stream_slice={self.parent_key_name: parent_key})
 
-        parent = self.parent_stream()
+        # One parent stream for the whole sync: its chain of pages spans the slices, and so must
+        # its memory of the cursors it was handed.
+        if self._parent is None:
+            self._parent = self.parent_stream()
+        parent = self._parent
         # The slice is this stream's state: the parent's page cursor, or nothing at the start.
         page = StreamSlice(partition={}, cursor_slice=dict(stream_slice or {}))
         parents = list(parent.read_records(SyncMode.full_refresh, stream_slice=page))  # one page
-        yield from parallel.ordered([p[self.parent_key] for p in parents], read_one, PARTITION_WORKERS)
+        # A parent listed twice is read once: its records would come out twice, and its two
+        # chains, read at once, would look like one chain handed every cursor twice.
+        keys = list(dict.fromkeys(p[self.parent_key] for p in parents))
+        yield from parallel.ordered(keys, read_one, PARTITION_WORKERS)
         self._state = parent.state  # the next page's cursor, or that the parents are done
 
     @property

@@ -1,5 +1,6 @@
 """activities.py: date windows, both paging styles, exactly-once records, state in every format."""
 
+import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -11,6 +12,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_chartmogul import activities as a
 from source_chartmogul.activities import WINDOWS, Activities, read_state
+from source_chartmogul.base import MAX_EMPTY_PAGES
 from source_chartmogul.source import SourceChartmogul
 from unit_tests.conftest import BASE_URL, CONFIG, catalog, query, settings
 
@@ -51,6 +53,7 @@ class FakeActivities:
     the worst case for duplicates), oldest first unless told otherwise, `page_size` a page.
 
     paging="cursor": an opaque cursor in every answer, even the last (§4.2).
+    paging="numbered": cursors page-1, page-2...: every window hands the same ones.
     paging="start_after": no cursor in the answer; the client pages with start-after=<last uuid> (§4.4).
     """
 
@@ -63,17 +66,25 @@ class FakeActivities:
         self.cursor_key = cursor_key
 
     def __call__(self, request, context):
-        q = query(request)
-        start, end = api_time(q["start-date"]), api_time(q["end-date"])
+        return self.answer(query(request))
+
+    def answer(self, q: dict) -> dict:
+        start = api_time(q["start-date"])
+        end = api_time(q["end-date"]) if "end-date" in q else None
         rows = [
             r
             for r in self.activities
-            if start <= a.parse_datetime(r["date"]) and (self.ignore_end or a.parse_datetime(r["date"]) <= end)
+            if start <= a.parse_datetime(r["date"])
+            and (self.ignore_end or end is None or a.parse_datetime(r["date"]) <= end)
         ]
         if self.newest_first:
             rows.reverse()
         after = None
-        if "cursor" in q:
+        skipped = 0
+        if "cursor" in q and self.paging == "numbered":
+            skipped = int(q["cursor"].removeprefix("page-")) * self.page_size
+            rows = rows[skipped:]
+        elif "cursor" in q:
             assert self.paging == "cursor", "a cursor was sent to an API that gave none"
             after = q["cursor"].removeprefix("opaque-")
         elif "start-after" in q:
@@ -84,6 +95,8 @@ class FakeActivities:
         body = {"entries": entries, "has_more": bool(rest), "per_page": self.page_size}
         if self.paging == "cursor":
             body["cursor"] = f"opaque-{entries[-1]['uuid']}" if entries else "opaque-end"
+        elif self.paging == "numbered":
+            body["cursor"] = f"page-{skipped // self.page_size + 1}"
         elif self.cursor_key:
             body["cursor"] = None
         return body
@@ -93,6 +106,59 @@ def serve(api, activities=(), **kwargs) -> FakeActivities:
     fake = FakeActivities(list(activities), **kwargs)
     api.get(URL, json=fake)
     return fake
+
+
+class Misbehaving(FakeActivities):
+    """FakeActivities whose chains of pages go wrong, in each date window:
+
+    fault="repeat": a page asked for with a cursor hands that same cursor back, has_more true.
+    fault="cycle": the second page says has_more true; every later one hands the first page's
+    cursor again (A -> B -> A).
+    fault="endless_empty": where the window would end, empty pages with fresh cursors, forever.
+    fault="ignore_start_after": the first page again, whatever start-after says.
+    fault="empty_between": before each page asked for with a cursor, an empty page that says
+    has_more true, whose cursor leads on to that page.
+
+    After `cap` answers a window ends (has_more false), so that a connector that misses a loop
+    fails the test with duplicates rather than hanging it.
+    """
+
+    def __init__(self, activities, fault, cap=40, **kwargs):
+        super().__init__(activities, **kwargs)
+        self.fault, self.cap = fault, cap
+        self.lock = threading.Lock()
+        self.calls: dict = {}
+        self.first_cursor: dict = {}
+
+    def answer(self, q: dict) -> dict:
+        window = (q["start-date"], q.get("end-date"))
+        with self.lock:
+            self.calls[window] = self.calls.get(window, 0) + 1
+            if self.calls[window] > self.cap:
+                return {"entries": [], "has_more": False, "cursor": None}
+        cursor = q.get("cursor")
+        if self.fault == "empty_between":
+            if cursor is None:
+                return super().answer(q)
+            if cursor.startswith("before-"):
+                return super().answer({**q, "cursor": cursor.removeprefix("before-")})
+            return {"entries": [], "has_more": True, "cursor": "before-" + cursor}
+        if self.fault == "endless_empty":
+            if cursor is not None and cursor.startswith("empty-"):
+                return {"entries": [], "has_more": True, "cursor": f"empty-{int(cursor[6:]) + 1}"}
+            body = super().answer(q)
+            return body if body["has_more"] else {**body, "has_more": True, "cursor": "empty-1"}
+        if self.fault == "ignore_start_after":
+            return super().answer({k: v for k, v in q.items() if k != "start-after"})
+        body = super().answer(q)
+        if cursor is None:
+            if body["has_more"]:
+                self.first_cursor[window] = body["cursor"]
+            return body
+        if self.fault == "repeat":
+            return {**body, "cursor": cursor, "has_more": True}
+        first = self.first_cursor.setdefault(window, cursor)  # cycle
+        return {**body, "has_more": True} if cursor == first else {**body, "cursor": first, "has_more": True}
 
 
 def stream(now=NOW, **overrides) -> Activities:
@@ -107,9 +173,10 @@ def first_pages(api) -> list:
     return [r for r in api.request_history if "cursor" not in query(r) and "start-after" not in query(r)]
 
 
-def windows_asked(api) -> list[tuple[datetime, datetime]]:
-    """(start-date, end-date) of every window's first request, oldest first."""
-    return sorted((api_time(query(r)["start-date"]), api_time(query(r)["end-date"])) for r in first_pages(api))
+def windows_asked(api) -> list[tuple[datetime, datetime | None]]:
+    """(start-date, end-date or None when not sent) of every window's first request, oldest first."""
+    asked = [(api_time(query(r)["start-date"]), query(r).get("end-date")) for r in first_pages(api)]
+    return sorted(((start, end and api_time(end)) for start, end in asked), key=lambda window: window[0])
 
 
 def boundaries(api) -> list[datetime]:
@@ -157,7 +224,7 @@ def test_no_window_when_there_is_nothing_to_read():
 def test_requests_cover_start_to_now_with_one_second_early_starts(api):
     serve(api)
 
-    read_all(stream())
+    read_all(stream(), SyncMode.incremental)
 
     asked = windows_asked(api)
     assert len(asked) >= 1
@@ -171,6 +238,18 @@ def test_requests_cover_start_to_now_with_one_second_early_starts(api):
     assert len(set(starts)) == len(starts)
     for (_, end), next_start in zip(asked, starts[1:] + [NOW.replace(microsecond=0)]):
         assert next_start <= end <= next_start + timedelta(seconds=1)  # no gap; at most the one-second margin
+
+
+def test_a_full_refresh_asks_for_everything_from_now_on_after_the_windows_up_to_now(api):
+    serve(api)
+    read_all(stream(), SyncMode.incremental)
+    up_to_now = windows_asked(api)
+    api.reset_mock()
+
+    read_all(stream(), SyncMode.full_refresh)
+
+    assert all(end is not None and end <= NOW + timedelta(seconds=1) for _, end in up_to_now)
+    assert windows_asked(api) == up_to_now + [(NOW.replace(microsecond=0) - timedelta(seconds=1), None)]
 
 
 def test_windows_are_read_in_parallel_but_emitted_oldest_first(api):
@@ -263,19 +342,48 @@ def test_a_record_on_a_window_boundary_is_emitted_once(api):
     assert len(records) == len(served)
 
 
-def test_records_before_start_date_or_at_now_and_later_are_not_emitted(api):
+SCHEDULED = [  # dated from the moment of the read on: scheduled cancellations, plan changes
+    activity(4, NOW.replace(microsecond=0)),
+    activity(5, NOW + timedelta(seconds=1)),
+    activity(6, datetime(2099, 1, 1, tzinfo=UTC)),
+]
+
+
+@pytest.mark.parametrize(
+    "sync_mode,emitted",
+    [
+        (SyncMode.incremental, ["act-00001", "act-00002"]),
+        (SyncMode.full_refresh, ["act-00001", "act-00002", "act-00004", "act-00005", "act-00006"]),
+    ],
+)
+def test_records_before_start_date_are_never_emitted_and_scheduled_ones_only_in_a_full_refresh(api, sync_mode, emitted):
     inside = [activity(1, START), activity(2, NOW - timedelta(seconds=1))]
-    outside = [
-        activity(3, START - timedelta(seconds=1)),
-        activity(4, NOW.replace(microsecond=0)),
-        activity(5, NOW + timedelta(seconds=1)),
-        activity(6, datetime(2099, 1, 1, tzinfo=UTC)),
-    ]
-    serve(api, inside + outside, ignore_end=True, page_size=50)
+    before = [activity(3, START - timedelta(seconds=1))]
+    serve(api, inside + before + SCHEDULED, ignore_end=True, page_size=50)
 
-    records = read_all(stream())
+    records = read_all(stream(), sync_mode)
 
-    assert [r["uuid"] for r in records] == ["act-00001", "act-00002"]
+    assert [r["uuid"] for r in records] == emitted
+
+
+def test_a_full_refresh_pages_through_many_scheduled_activities_and_its_state_stays_at_now(api):
+    scheduled = [activity(i, NOW + timedelta(days=i, hours=1)) for i in range(11)]  # 4 pages of 3
+    past = [activity(100, NOW - timedelta(days=3))]
+    serve(api, past + scheduled, page_size=3)
+    s = stream()
+
+    records = read_all(s, SyncMode.full_refresh)
+
+    assert records == past + scheduled
+    assert s.state == {"date": NOW.replace(microsecond=0).isoformat()}
+    open_window = [query(r) for r in api.request_history if "end-date" not in query(r)]
+    assert len(open_window) == 4 and all(
+        q["start-date"] == api_time_of(NOW - timedelta(seconds=1)) for q in open_window
+    )
+
+
+def api_time_of(value: datetime) -> str:
+    return value.strftime(API_FORMAT)
 
 
 def test_records_pass_through_untouched(api):
@@ -553,17 +661,151 @@ def test_a_window_of_more_than_a_page_splits_and_every_activity_arrives_once(api
 
 
 @pytest.mark.parametrize("date", [None, "yesterday", 20240101], ids=["missing", "garbage", "not_a_string"])
-def test_an_activity_without_a_valid_date_is_a_clear_error(api, date):
-    served = [activity(0, START + timedelta(hours=1))]
+def test_an_activity_without_a_valid_date_is_a_clear_error_naming_it(api, date):
+    served = [activity(i, START + timedelta(hours=1)) for i in range(3)]
     if date is None:
-        del served[0]["date"]
+        del served[1]["date"]
     else:
-        served[0]["date"] = date
+        served[1]["date"] = date
     api.get(URL, json={"entries": served, "has_more": False, "cursor": None})
 
     with pytest.raises(AirbyteTracedException, match="an activity without a valid 'date'") as raised:
         read_all(stream())
-    assert "GET /v1/activities" in raised.value.message
+    assert "GET /v1/activities?per_page=200&start-date=" in raised.value.message
+    assert "activity 2 of 3 on the page, uuid 'act-00001'" in raised.value.message
+    assert (f"its date is {date!r}" if date is not None else "no date") in raised.value.message
+    assert not isinstance(raised.value.__cause__, KeyError)
+
+
+def test_an_activity_without_a_date_or_a_uuid_is_named_by_its_place(api):
+    served = [activity(0, START + timedelta(hours=1)), {"type": "churn"}]
+    api.get(URL, json={"entries": served, "has_more": False, "cursor": None})
+
+    with pytest.raises(AirbyteTracedException) as raised:
+        read_all(stream())
+    assert "activity 2 of 2 on the page, no uuid: no date" in raised.value.message
+
+
+def test_paging_by_start_after_from_a_last_activity_without_a_uuid_is_a_clear_error(api):
+    served = seven_in_one_window(api)
+    del served[2]["uuid"]
+    serve(api, served, page_size=3, paging="start_after")
+
+    with pytest.raises(AirbyteTracedException) as raised:
+        read_all(stream())
+
+    message = raised.value.message
+    assert "GET /v1/activities?per_page=200&start-date=" in message
+    assert "no 'uuid' on the page's last activity (activity 3 of 3 on the page, no uuid)" in message
+    assert "start-after" in message
+    assert not isinstance(raised.value.__cause__, KeyError)
+
+
+def test_an_empty_page_that_says_there_is_more_without_a_cursor_is_a_clear_error(api):
+    api.get(URL, json={"entries": [], "has_more": True, "cursor": None})
+
+    with pytest.raises(AirbyteTracedException) as raised:
+        read_all(stream())
+
+    assert "GET /v1/activities?per_page=200&start-date=" in raised.value.message
+    assert "an empty page, has_more true and no cursor" in raised.value.message
+
+
+# --- chains of pages that loop, never end, or pause -------------------------------------------------
+
+
+def misbehave(api, activities, fault, **kwargs) -> Misbehaving:
+    fake = Misbehaving(list(activities), fault, **kwargs)
+    api.get(URL, json=fake)
+    return fake
+
+
+def read_until_failure(s: Activities, sync_mode=SyncMode.full_refresh) -> tuple[list, AirbyteTracedException]:
+    records = []
+    with pytest.raises(AirbyteTracedException) as raised:
+        for record in s.read_records(sync_mode):
+            records.append(record)
+    return records, raised.value
+
+
+@pytest.mark.parametrize(
+    "fault,paging,read_before,looping,handed",
+    [
+        ("repeat", "cursor", 3, "cursor=opaque-act-00002", "cursor 'opaque-act-00002'"),
+        ("cycle", "cursor", 6, "cursor=opaque-act-00005", "cursor 'opaque-act-00002'"),
+        ("ignore_start_after", "start_after", 3, "start-after=act-00002", "start-after 'act-00002'"),
+    ],
+)
+def test_a_window_whose_pages_loop_fails_naming_the_request_before_any_duplicate(
+    api, fault, paging, read_before, looping, handed
+):
+    served = seven_in_one_window(api)
+    misbehave(api, served, fault, page_size=3, paging=paging)
+
+    records, error = read_until_failure(stream())
+
+    # What went out is what was served, once; never more than was read before the loop showed.
+    assert records == served[: len(records)] and len(records) <= read_before
+    assert "GET /v1/activities?per_page=200&start-date=" in error.message and looping in error.message
+    assert handed in error.message and "already given" in error.message
+    pages = [(query(r)["start-date"], query(r).get("cursor"), query(r).get("start-after")) for r in api.request_history]
+    assert len(pages) == len(set(pages))  # no page asked for twice
+
+
+def test_a_window_of_endless_empty_pages_fails_at_the_bound(api):
+    served = seven_in_one_window(api)
+    misbehave(api, served, "endless_empty", page_size=3)
+
+    records, error = read_until_failure(stream())
+
+    assert records == served[: len(records)]
+    assert f"cursor=empty-{MAX_EMPTY_PAGES}" in error.message
+    assert f"{MAX_EMPTY_PAGES} empty pages in a row" in error.message
+
+
+def test_windows_may_hand_the_same_cursors(api):
+    """The memory is per window: windows read at once, each paging by page-1, page-2..."""
+    serve(api)
+    read_all(stream())
+    starts = boundaries(api)[:-1]  # the windows up to now
+    api.reset_mock()
+    assert len(starts) > 2
+    served = [activity(100 * w + i, start + timedelta(hours=1)) for w, start in enumerate(starts) for i in range(7)]
+    serve(api, served, page_size=3, paging="numbered")
+
+    assert read_all(stream()) == served
+    assert len([r for r in api.request_history if query(r).get("cursor") == "page-2"]) == len(starts)
+
+
+def test_an_empty_page_in_the_middle_of_a_window_is_paged_past(api):
+    served = seven_in_one_window(api)
+    misbehave(api, served, "empty_between", page_size=3)
+
+    assert read_all(stream()) == served
+    assert [query(r)["cursor"] for r in api.request_history if "cursor" in query(r)] == [
+        "opaque-act-00002",
+        "before-opaque-act-00002",
+        "opaque-act-00005",
+        "before-opaque-act-00005",
+    ]
+
+
+def test_empty_pages_in_the_middle_of_windows_lose_nothing_and_the_state_never_skips(api):
+    start = NOW - timedelta(hours=12)  # one window, which splits into parts read page by page
+    served = [activity(i, start + timedelta(seconds=30 * i)) for i in range(1000)]
+    misbehave(api, served, "empty_between", page_size=200)
+    s = stream(start_date=start.strftime(API_FORMAT))
+
+    emitted = set()
+    for record in s.read_records(SyncMode.incremental):
+        emitted.add(record["uuid"])
+        state = a.parse_datetime(s.state["date"]) if s.state else START
+        skipped = [r["uuid"] for r in served if a.parse_datetime(r["date"]) < state and r["uuid"] not in emitted]
+        assert skipped == [], f"the state {state} claims {len(skipped)} activities not yet emitted"
+
+    assert emitted == {r["uuid"] for r in served}
+    assert s.state == {"date": NOW.isoformat()}
+    assert any(query(r).get("cursor", "").startswith("before-") for r in api.request_history)
 
 
 def test_the_state_reaches_each_page_s_last_date_once_its_records_are_out(api):

@@ -10,10 +10,12 @@ from datetime import datetime, timezone
 import pytest
 from airbyte_cdk.models import FailureType, SyncMode
 from airbyte_cdk.test.entrypoint_wrapper import discover, read
+from airbyte_cdk.test.models.scenario import ExpectedOutcome
 from airbyte_cdk.test.state_builder import StateBuilder
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_chartmogul import streams as s
+from source_chartmogul.base import MAX_EMPTY_PAGES
 from source_chartmogul.source import SourceChartmogul
 from unit_tests.conftest import BASE_URL, CONFIG, basic_auth, by_path, catalog, page, query, records_of, settings
 
@@ -391,6 +393,181 @@ def test_plan_group_plans_reads_each_plan_group_in_order_and_tags_records(api):
         {**variant(PLAN, 2), "plan_group_uuid": "plg_2"},
     ]
     assert query(by_path(api, "/v1/plan_groups/plg_0/plans")[1]) == {"per_page": "200", "cursor": "cursor-1"}
+
+
+# --- chains of pages that loop or never end ------------------------------------------------------
+
+
+def serve_chain(api, path: str, answer_for, envelope: str = "entries", cap: int = 40) -> list:
+    """A list whose answer to each cursor (None: the first page) is answer_for(cursor) =
+    (entries, cursor handed back, has_more). After `cap` answers it ends, so that a connector
+    that misses a loop fails the test with duplicates rather than hanging it. Returns the
+    cursors sent, in order."""
+    sent = []
+
+    def answer(request, context):
+        cursor = query(request).get("cursor")
+        sent.append(cursor)
+        if len(sent) > cap:
+            return page([], cursor=None, has_more=False, envelope=envelope)
+        entries, handed, has_more = answer_for(cursor)
+        return page(entries, cursor=handed, has_more=has_more, envelope=envelope)
+
+    api.get(BASE_URL + path, json=answer)
+    return sent
+
+
+P = [[variant(CUSTOMER, 2 * n, "id"), variant(CUSTOMER, 2 * n + 1, "id")] for n in range(3)]
+LOOPS = {
+    # has_more true with the cursor it was asked with, forever: found on the page that hands it back
+    "same_cursor": ({None: (P[0], "A", True), "A": (P[1], "A", True)}, "cursor=A", P[0]),
+    # A -> B -> A
+    "cycle": ({None: (P[0], "A", True), "A": (P[1], "B", True), "B": (P[2], "A", True)}, "cursor=B", P[0] + P[1]),
+}
+
+
+def endless_empty(cursor):
+    if cursor is None:
+        return P[0], "e-1", True
+    return [], f"e-{int(cursor[2:]) + 1}", True
+
+
+def records_until_failure(stream) -> tuple[list, AirbyteTracedException]:
+    records = []
+    with pytest.raises(AirbyteTracedException) as caught:
+        for record in stream.read_only_records():
+            records.append(record)
+    return records, caught.value
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_cursor_loop_fails_the_stream_naming_the_request_before_any_duplicate(api, loop):
+    answers, request, emitted = LOOPS[loop]
+    sent = serve_chain(api, "/v1/customers", answers.__getitem__)
+
+    records, error = records_until_failure(s.Customers(settings()))
+
+    assert records == emitted  # the page that hands back a known cursor is not emitted either
+    assert len(sent) == len(answers)  # the looping request is never sent
+    assert f"GET /v1/customers?per_page=200&{request}" in error.message
+    assert "cursor 'A'" in error.message and "already given" in error.message
+    assert error.failure_type == FailureType.system_error
+
+
+def test_endless_empty_pages_with_fresh_cursors_fail_the_stream_at_the_bound(api):
+    sent = serve_chain(api, "/v1/customers", endless_empty)
+
+    records, error = records_until_failure(s.Customers(settings()))
+
+    assert records == P[0]
+    assert len(sent) == 1 + MAX_EMPTY_PAGES
+    assert f"GET /v1/customers?per_page=200&cursor=e-{MAX_EMPTY_PAGES}" in error.message
+    assert f"{MAX_EMPTY_PAGES} empty pages in a row" in error.message
+
+
+def test_empty_pages_below_the_bound_are_followed_and_the_count_restarts_after_records(api):
+    """An empty page that says there is more is paged past: only its cursor says where the rest is."""
+    quiet = MAX_EMPTY_PAGES - 1
+    chain = [(P[0], True)] + [([], True)] * quiet + [(P[1], True)] + [([], True)] * quiet + [(P[2], False)]
+
+    def answer_for(cursor):
+        index = 0 if cursor is None else int(cursor[2:])
+        entries, has_more = chain[index]
+        return entries, f"c-{index + 1}", has_more
+
+    sent = serve_chain(api, "/v1/customers", answer_for)
+
+    assert stream_records(s.Customers(settings())) == P[0] + P[1] + P[2]
+    assert len(sent) == len(chain)
+
+
+def test_cli_cursor_loop_is_one_clear_error_and_the_checkpoints_stay_true(api):
+    """Resumable full refresh: the CDK reads one page per call, the chain's memory spans them."""
+    answers, request, emitted = LOOPS["cycle"]
+    serve_chain(api, "/v1/customers", answers.__getitem__)
+
+    output = read(SourceChartmogul(), CONFIG, catalog("customers"), expected_outcome=ExpectedOutcome.EXPECT_EXCEPTION)
+
+    assert [r["id"] for r in records_of(output, "customers")] == [r["id"] for r in emitted]
+    errors = [m.trace.error for m in output.errors]
+    assert len([e for e in errors if e.stream_descriptor]) == 1
+    assert f"GET /v1/customers?per_page=200&{request}" in errors[0].message
+    assert errors[0].stack_trace is None  # explained, not a crash
+    assert [st.name for st in output.get_stream_statuses("customers")][-1] == "INCOMPLETE"
+    states = [m.state.stream.stream_state.__dict__ for m in output.state_messages]
+    # A resumed sync asks for B's page again: none of it was emitted.
+    assert states == [{"cursor": "A"}, {"cursor": "B"}]
+
+
+def test_a_loop_is_found_in_a_chain_resumed_from_a_saved_cursor(api):
+    sent = serve_chain(api, "/v1/customers", {"A": (P[1], "B", True), "B": (P[2], "A", True)}.__getitem__)
+    state = StateBuilder().with_stream_state("customers", {"cursor": "A"}).build()
+
+    output = read(
+        SourceChartmogul(), CONFIG, catalog("customers"), state, expected_outcome=ExpectedOutcome.EXPECT_EXCEPTION
+    )
+
+    assert sent == ["A", "B"]
+    assert [r["id"] for r in records_of(output, "customers")] == [r["id"] for r in P[1]]
+    assert "GET /v1/customers?per_page=200&cursor=B" in output.errors[0].trace.error.message
+
+
+def test_chains_of_different_parents_may_hand_the_same_cursors(api):
+    """The memory is per chain: every customer's subscriptions page by cursor-1, cursor-2..., read
+    in parallel on one stream object, and none of them is a loop."""
+    uuids = [f"cus_{i:02d}" for i in range(12)]
+    serve_customers(api, uuids)
+    for uuid in uuids:
+        pages = [subscriptions_of(uuid, 5)[:2], subscriptions_of(uuid, 5)[2:4], subscriptions_of(uuid, 5)[4:]]
+        serve_pages(api, f"/v1/customers/{uuid}/subscriptions", pages, delay=0.002)
+
+    records = stream_records(s.CustomerSubscriptions(settings()))
+
+    assert records == [{**r, "customer_uuid": u} for u in uuids for r in subscriptions_of(u, 5)]
+
+
+def test_a_loop_in_one_parent_s_children_fails_the_stream_naming_that_request(api):
+    serve_customers(api, ["cus_a", "cus_b", "cus_c"])
+    serve_pages(api, "/v1/customers/cus_a/subscriptions", [subscriptions_of("cus_a", 2)])
+    looping = {None: (subscriptions_of("cus_b", 1), "A", True), "A": (subscriptions_of("cus_b", 2)[1:], "A", True)}
+    serve_chain(api, "/v1/customers/cus_b/subscriptions", looping.__getitem__)
+    serve_pages(api, "/v1/customers/cus_c/subscriptions", [subscriptions_of("cus_c", 1)])
+
+    records, error = records_until_failure(s.CustomerSubscriptions(settings()))
+
+    cus_a = [{**r, "customer_uuid": "cus_a"} for r in subscriptions_of("cus_a", 2)]
+    cus_b_first_page = [{**subscriptions_of("cus_b", 1)[0], "customer_uuid": "cus_b"}]
+    # The failing parent's first page may be dropped with it; nothing is repeated, nothing after it.
+    assert records in (cus_a, cus_a + cus_b_first_page)
+    assert "GET /v1/customers/cus_b/subscriptions?per_page=200&cursor=A" in error.message
+
+
+def test_a_loop_in_the_parents_pages_is_found_across_the_slices(api):
+    """The parents are read a page per slice; their chain's memory must outlive each slice."""
+    customers = [{**variant(CUSTOMER, i, "id"), "uuid": f"cus_{i}"} for i in range(6)]
+    parents = [customers[:2], customers[2:4], customers[4:]]
+    answers = {None: (parents[0], "A", True), "A": (parents[1], "B", True), "B": (parents[2], "A", True)}
+    sent = serve_chain(api, "/v1/customers", answers.__getitem__)
+    for customer in customers:
+        serve_pages(api, f"/v1/customers/{customer['uuid']}/subscriptions", [subscriptions_of(customer["uuid"], 1)])
+
+    records, error = records_until_failure(s.CustomerSubscriptions(settings()))
+
+    assert sent == [None, "A", "B"]
+    assert [r["customer_uuid"] for r in records] == ["cus_0", "cus_1", "cus_2", "cus_3"]
+    assert "GET /v1/customers?per_page=200&cursor=B" in error.message
+
+
+def test_a_parent_listed_twice_on_a_page_is_read_once(api):
+    customers = [{**variant(CUSTOMER, i, "id"), "uuid": uuid} for i, uuid in enumerate(["cus_a", "cus_b", "cus_a"])]
+    serve_pages(api, "/v1/customers", [customers])
+    for uuid in ("cus_a", "cus_b"):
+        serve_pages(api, f"/v1/customers/{uuid}/subscriptions", [subscriptions_of(uuid, 2)])
+
+    records = stream_records(s.CustomerSubscriptions(settings()))
+
+    assert records == [{**r, "customer_uuid": u} for u in ("cus_a", "cus_b") for r in subscriptions_of(u, 2)]
+    assert len(by_path(api, "/v1/customers/cus_a/subscriptions")) == 1
 
 
 # --- through the CLI -----------------------------------------------------------------------------
