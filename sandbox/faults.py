@@ -5,14 +5,20 @@ Load-shaped faults follow the documented limits (§2.1 of chartmogul-api.md): a 
 connection, HTML instead of JSON) are decided by hashing the request and how many times that same
 request was already seen, so a run is reproducible whatever the thread scheduling, and a request
 repeated `GIVE_UP_AFTER` times always goes through: a client that retries is never stuck.
+
+Hostile faults, decided the same way, are what a broken proxy or a hostile stand-in could send: a
+body that trickles, a gzip bomb (small on the wire, huge inflated), an error whose message echoes
+the API key. `retry_after_date` makes every 429 give `Retry-After` as an HTTP date.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 
 GIVE_UP_AFTER = 3  # the n-th sighting of a request (0-based) from here on is never faulted
@@ -30,8 +36,9 @@ HTML_ERROR_PAGE = (
     b"<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>\n"
 )
 
-# Random fault kinds in the order their probability bands are laid out on [0, 1).
-RANDOM_KINDS = ("rate_429", "error", "truncate", "drop", "invalid_json")
+# Random fault kinds in the order their probability bands are laid out on [0, 1). New kinds go
+# last, so that the bands of the older ones, and the runs their seeds give, stay as they were.
+RANDOM_KINDS = ("rate_429", "error", "truncate", "drop", "invalid_json", "trickle", "gzip_bomb", "echo_key")
 
 
 @dataclass
@@ -47,9 +54,26 @@ class Faults:
     truncate_rate: float = 0
     drop_rate: float = 0
     invalid_json_rate: float = 0
+    trickle_rate: float = 0  # a success whose body comes `trickle_bytes_per_second`
+    gzip_bomb_rate: float = 0  # a success as a gzip bomb of `gzip_bomb_mib` inflated
+    echo_key_rate: float = 0  # an `echo_key_status` error whose message quotes the key at `echo_key_at`
+    trickle_bytes_per_second: float = 1.0
+    gzip_bomb_mib: int = 1024  # about 1 MB on the wire per GiB inflated
+    echo_key_status: int = 401
+    echo_key_at: int = 0  # where the key starts in the message (at least after its first words)
+    retry_after_date: bool = False  # 429s say when to come back as an HTTP date, not in seconds
 
     def rates(self) -> tuple[float, ...]:
-        return (self.rate_429, self.error_rate, self.truncate_rate, self.drop_rate, self.invalid_json_rate)
+        return (
+            self.rate_429,
+            self.error_rate,
+            self.truncate_rate,
+            self.drop_rate,
+            self.invalid_json_rate,
+            self.trickle_rate,
+            self.gzip_bomb_rate,
+            self.echo_key_rate,
+        )
 
 
 @dataclass(frozen=True)
@@ -110,3 +134,22 @@ class FaultState:
                 return Decision(kind)
             draw -= rate
         return None
+
+
+ECHO_LEAD = "No valid API key provided: "
+
+
+def echo_message(api_key: str, at: int) -> str:
+    """An error message quoting the key, starting at character `at` (or right after ECHO_LEAD)."""
+    return "." * max(0, at - len(ECHO_LEAD)) + ECHO_LEAD + api_key
+
+
+@functools.cache
+def gzip_bomb(mib: int) -> bytes:
+    """A JSON object of `mib` MiB, nearly all whitespace, gzipped: about 1,000 times smaller."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: the gzip container
+    blank = b" " * 2**20
+    parts = [packer.compress(b'{"entries": [')]
+    parts += [packer.compress(blank) for _ in range(mib)]
+    parts += [packer.compress(b"]}"), packer.flush()]
+    return b"".join(parts)

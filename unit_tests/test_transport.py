@@ -1,24 +1,32 @@
 """transport.py: pacing, retries, timeouts and the JSON check, below the CDK."""
 
+import email.utils
+import io
 import logging
+import socket
 import threading
 import time
+import tracemalloc
 
 import pytest
 import requests
 
+from sandbox.faults import gzip_bomb
 from source_chartmogul import transport
+from source_chartmogul.source import SourceChartmogul
 from source_chartmogul.transport import (
     TIMEOUT,
+    AnswerTooLarge,
     ChartmogulAdapter,
     Pacer,
     RetriesExhausted,
     RetryPolicy,
     json_body,
     mount,
+    quote,
 )
 from source_chartmogul.transport import pacer_for as real_pacer_for  # conftest replaces the module's
-from unit_tests.conftest import API_KEY, BASE_URL, OTHER_API_KEY, settings
+from unit_tests.conftest import API_KEY, BASE_URL, CONFIG, OTHER_API_KEY, settings
 
 URL = f"{BASE_URL}/v1/customers?per_page=200"
 PONG = {"data": "pong!"}
@@ -167,8 +175,28 @@ def test_delay_honours_retry_after_capped(header, expected):
     assert policy.delay(7, response_with({"Retry-After": header})) == expected
 
 
+def http_date(seconds_from_now: float, usegmt: bool = True) -> str:
+    return email.utils.formatdate(time.time() + seconds_from_now, usegmt=usegmt)
+
+
 @pytest.mark.parametrize(
-    "response", [None, response_with(), response_with({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})]
+    "header,low,high",
+    [
+        (http_date(30), 28.5, 30.0),  # whole seconds: up to one less than asked
+        (http_date(30, usegmt=False).replace("+0000", "-0000"), 28.5, 30.0),  # a date without a zone: UTC
+        (http_date(3600), 60.0, 60.0),  # capped
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0, 0.0),  # past: at once
+    ],
+)
+def test_delay_honours_retry_after_as_an_http_date_capped(header, low, high):
+    """RFC 9110 allows `Retry-After: <HTTP date>`; it used to fall back to our own backoff."""
+    policy = RetryPolicy(max_retry_after=60.0)
+    assert low <= policy.delay(1, response_with({"Retry-After": header})) <= high
+    assert low <= policy.delay(7, response_with({"Retry-After": header})) <= high
+
+
+@pytest.mark.parametrize(
+    "response", [None, response_with(), response_with({"Retry-After": "soon"}), response_with({"Retry-After": ""})]
 )
 def test_delay_without_usable_retry_after_is_full_jitter_under_the_exponential_bound(response):
     policy = RetryPolicy(base_delay=1.0, max_delay=30.0)
@@ -362,3 +390,252 @@ def test_mount_covers_http_and_https():
     mounted = mount(requests.Session(), Pacer(rate=10.0))
     assert isinstance(mounted.get_adapter("https://api.chartmogul.com/v1/ping"), ChartmogulAdapter)
     assert isinstance(mounted.get_adapter("http://localhost:8080/v1/ping"), ChartmogulAdapter)
+
+
+# --- Deadlines: per attempt, and within the retry budget ------------------------------------------
+
+
+class SlowServer:
+    """A raw HTTP server on a local socket whose answer comes as slowly as a test says: `head`
+    and `body` are sent `pause` seconds apart per `step` bytes, from where `slow_from` says."""
+
+    def __init__(self, head: bytes, body: bytes, pause: float, slow_from: str = "body", step: int = 1):
+        self.head, self.body, self.pause, self.slow_from, self.step = head, body, pause, slow_from, step
+        self.connections = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/v1/customers?per_page=200"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                while True:  # keep-alive: answer every request on the connection the same way
+                    if not conn.recv(65536):
+                        return
+                    fast, slow = (b"", self.head + self.body) if self.slow_from == "head" else (self.head, self.body)
+                    conn.sendall(fast)
+                    for index in range(0, len(slow), self.step):
+                        if self._stop.wait(self.pause):
+                            return
+                        conn.sendall(slow[index : index + self.step])
+            except OSError:
+                return  # the client gave up
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._listener.close()
+
+
+@pytest.fixture
+def slow_server():
+    servers = []
+
+    def start(*args, **kwargs) -> SlowServer:
+        servers.append(SlowServer(*args, **kwargs))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+PONG_BODY = b'{"data": "pong!"}' + b" " * 83  # 100 bytes
+
+
+def json_head(body: bytes = PONG_BODY) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+
+
+@pytest.mark.parametrize("slow_from", ["body", "head"])
+def test_an_answer_that_trickles_is_cut_at_the_attempt_deadline_then_retried(slow_server, slow_from):
+    """A byte every 20 ms never trips a read timeout (it applies per read): the whole answer, headers
+    included, must come within `max_attempt_time`. Here that is 0.3 s; the answer needs 2 s or more."""
+    server = slow_server(json_head(), PONG_BODY, pause=0.02, slow_from=slow_from)
+    policy = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.01, max_attempt_time=0.3)
+    begin = time.monotonic()
+
+    with pytest.raises(RetriesExhausted) as caught:
+        mount(requests.Session(), Pacer(rate=100000.0), policy).get(server.url)
+
+    assert 0.55 <= time.monotonic() - begin < 1.5
+    assert server.connections == 2
+    assert "GET /v1/customers?per_page=200 failed 2 times, last with no complete answer within 0.3 s" in str(
+        caught.value
+    )
+
+
+def test_an_attempt_is_cut_by_what_is_left_of_the_budget_too(slow_server):
+    """`max_total` used to be checked only before a wait: an attempt could outlast it."""
+    server = slow_server(json_head(), PONG_BODY, pause=0.02)
+    policy = RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=0.01, max_attempt_time=60.0, max_total=0.4)
+    begin = time.monotonic()
+
+    with pytest.raises(RetriesExhausted) as caught:
+        mount(requests.Session(), Pacer(rate=100000.0), policy).get(server.url)
+
+    assert 0.35 <= time.monotonic() - begin < 1.2
+    assert "failed once, last with no complete answer before the 0.4 s for all attempts ran out" in str(caught.value)
+
+
+def test_a_slow_answer_within_the_deadline_is_read_whole_and_the_connection_serves_again(slow_server):
+    server = slow_server(json_head(), PONG_BODY, pause=0.01, step=20)  # 50 ms for the body
+    session = mount(requests.Session(), Pacer(rate=100000.0), RetryPolicy(max_attempts=1, max_attempt_time=5.0))
+
+    first, second = session.get(server.url), session.get(server.url)
+
+    assert json_body(first) == json_body(second) == PONG
+    assert server.connections == 1  # kept alive: the socket's own timeout was put back
+
+
+def test_the_deadline_is_the_current_thread_s_only(slow_server):
+    """Threads share the adapter and its pool: a deadline is the attempt's, not the adapter's."""
+    trickle = slow_server(json_head(), PONG_BODY, pause=0.02)
+    quick = slow_server(json_head(), PONG_BODY, pause=0.0, step=100)
+    session = mount(requests.Session(), Pacer(rate=100000.0), RetryPolicy(max_attempts=1, max_attempt_time=0.3))
+    outcomes = {}
+
+    def slow():
+        try:
+            session.get(trickle.url)
+        except RetriesExhausted as error:
+            outcomes["slow"] = str(error)
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    time.sleep(0.1)
+    outcomes["quick"] = json_body(session.get(quick.url))
+    thread.join(5)
+
+    assert outcomes["quick"] == PONG
+    assert "no complete answer within 0.3 s" in outcomes["slow"]
+
+
+# --- Bounds on what one answer may hold ----------------------------------------------------------
+
+
+class Spaces(io.RawIOBase):
+    """`size` bytes of JSON (an object padded with spaces), made as they are read; counts what was read."""
+
+    def __init__(self, size: int, head: bytes = b'{"entries": []'):
+        self._data, self._size, self.served = head, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = min(len(buffer), self._size - self.served)
+        chunk = self._data[self.served : self.served + count] if self.served < len(self._data) else b""
+        chunk = (chunk + b" " * count)[:count]
+        if self.served + count == self._size:
+            chunk = chunk[:-1] + b"}"
+        buffer[:count] = chunk
+        self.served += count
+        return count
+
+
+def test_an_answer_at_the_byte_bound_is_read_one_byte_more_is_refused_unread_and_not_retried(api):
+    api.get(URL, [{"body": Spaces(transport.MAX_ANSWER_BYTES)}, {"body": Spaces(transport.MAX_ANSWER_BYTES + 1)}])
+    session = mount(requests.Session(), Pacer(rate=100000.0), RetryPolicy(base_delay=0.01))
+
+    assert json_body(session.get(URL)) == {"entries": []}
+    huge = Spaces(transport.MAX_ANSWER_BYTES * 4)
+    api.get(URL, body=huge)
+    with pytest.raises(AnswerTooLarge) as caught:
+        session.get(URL)
+
+    assert api.call_count == 2  # not retried
+    assert huge.served <= transport.MAX_ANSWER_BYTES + 2 * transport.CHUNK_BYTES  # reading stopped at the bound
+    assert str(caught.value) == (
+        "GET /v1/customers?per_page=200: the answer (HTTP 200) is larger than the 16 MiB allowed, once decompressed"
+    )
+
+
+@pytest.mark.parametrize("status", [200, 401, 500])
+def test_a_gzip_bomb_is_refused_without_inflating_it(api, status):
+    """1 GB inflated from 1 MB used to take 3 GB of memory, and again on every retry. Here 64 MiB
+    inflated from 64 KB: memory stays near the 16 MiB bound, whatever the status."""
+    bomb = gzip_bomb(64)
+    api.get(URL, status_code=status, content=bomb, headers={"Content-Encoding": "gzip"})
+    session = mount(requests.Session(), Pacer(rate=100000.0), RetryPolicy(base_delay=0.01))
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(AnswerTooLarge) as caught:
+            session.get(URL)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert len(bomb) < 2**17 and api.call_count == 1
+    assert f"(HTTP {status}) is larger than the 16 MiB allowed" in str(caught.value)
+    assert peak < 3 * transport.MAX_ANSWER_BYTES, peak
+
+
+def test_a_list_of_more_entries_than_the_bound_is_refused_not_retried(api):
+    most = {"entries": [{}] * transport.MAX_ENTRIES, "has_more": False}
+    too_many = {"data_sources": [0] * (transport.MAX_ENTRIES + 1)}
+    api.get(URL, [{"json": most}, {"json": too_many}, {"json": PONG}])
+    session = mount(requests.Session(), Pacer(rate=100000.0), RetryPolicy(base_delay=0.01))
+
+    assert len(json_body(session.get(URL))["entries"]) == transport.MAX_ENTRIES == 50_000
+    with pytest.raises(AnswerTooLarge) as caught:
+        session.get(URL)
+
+    assert api.call_count == 2
+    assert str(caught.value) == (
+        "GET /v1/customers?per_page=200: the answer holds 50,001 entries in 'data_sources', more than the 50,000 allowed"
+    )
+
+
+# --- Secrets in what the transport says ----------------------------------------------------------
+
+
+def leaks(text: str, key: str = API_KEY, window: int = 10) -> bool:
+    """Whether any `window` characters of the key show in `text`: a key cut short leaks too."""
+    return any(key[start : start + window] in text for start in range(len(key) - window + 1))
+
+
+@pytest.fixture
+def key_is_secret():
+    """What the CDK's secret filter knows in a real run: `settings()` registers the key's forms."""
+    SourceChartmogul().settings(CONFIG)
+
+
+@pytest.mark.parametrize("at", [0, transport.QUOTE_CHARS - 10], ids=["whole", "straddling_the_cut"])
+def test_quote_masks_the_key_before_cutting(key_is_secret, at):
+    text = "x" * at + API_KEY + " and more" * 100
+
+    quoted = quote(text)
+
+    assert not leaks(quoted)
+    assert quoted.startswith("x" * at + "****") and quoted.endswith("...")
+    assert len(quoted) == transport.QUOTE_CHARS + 3
+
+
+@pytest.mark.parametrize("at", [0, transport.QUOTE_CHARS - 10], ids=["whole", "straddling_the_cut"])
+def test_retry_warnings_and_the_final_error_never_show_the_key(api, caplog, key_is_secret, at):
+    """Exception texts can carry what a server sent (a status line, a header); paths carry its cursors."""
+    url = f"{BASE_URL}/v1/customers?cursor={API_KEY}"
+    api.get(url, exc=requests.exceptions.ConnectionError("x" * at + API_KEY + " reset" * 100))
+
+    with caplog.at_level(logging.WARNING, logger="airbyte"), pytest.raises(RetriesExhausted) as caught:
+        session(max_attempts=3).get(url)
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    for text in [*warnings, str(caught.value)]:
+        assert "GET /v1/customers?cursor=****" in text and "ConnectionError: " in text
+        assert not leaks(text), text
