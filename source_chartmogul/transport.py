@@ -220,41 +220,51 @@ _deadline = _Deadline()
 
 
 class _DeadlineReader(io.RawIOBase):
-    """A socket as http.client reads it (status line, headers, body), every read bounded by
-    what is left of the current thread's attempt."""
+    """The socket reader http.client made (status line, headers, body), every read bounded by what
+    is left of the current thread's attempt.
 
-    def __init__(self, sock: socket.socket):
+    It keeps that reader rather than the bare socket: while a reader is open the socket outlives
+    the connection's close(), which http.client does before the body of a `Connection: close`
+    answer is read.
+    """
+
+    def __init__(self, raw: io.RawIOBase, sock: socket.socket):
+        self._raw = raw
         self._sock = sock
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer) -> int | None:
         end = _deadline.end
         if end is None:
-            return self._sock.recv_into(buffer)
+            return self._raw.readinto(buffer)
         remaining = end - time.monotonic()
         if remaining <= 0:
             _deadline.reached = True
             raise TimeoutError("the attempt's deadline passed")
         timeout = self._sock.gettimeout()
         if timeout is not None and timeout <= remaining:
-            return self._sock.recv_into(buffer)
+            return self._raw.readinto(buffer)
         self._sock.settimeout(remaining)
         try:
-            return self._sock.recv_into(buffer)
+            return self._raw.readinto(buffer)
         except TimeoutError:
             _deadline.reached = True
             raise
         finally:
             self._sock.settimeout(timeout)
 
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
 
 class _DeadlineResponse(http.client.HTTPResponse):
     def __init__(self, sock, *args, **kwargs):
         super().__init__(sock, *args, **kwargs)
-        self.fp.close()  # the plain reader http.client made; nothing was read from it yet
-        self.fp = io.BufferedReader(_DeadlineReader(sock))
+        self.fp = io.BufferedReader(_DeadlineReader(self.fp.detach(), sock))
 
 
 class _HTTPConnection(HTTPConnection):

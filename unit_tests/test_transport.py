@@ -500,6 +500,16 @@ def test_a_slow_answer_within_the_deadline_is_read_whole_and_the_connection_serv
     assert server.connections == 1  # kept alive: the socket's own timeout was put back
 
 
+def test_an_answer_that_closes_the_connection_is_read_whole(slow_server):
+    """http.client closes the connection before such a body is read: the socket must outlive that."""
+    head = json_head().replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+    server = slow_server(head, PONG_BODY, pause=0.01, step=20)
+    session = mount(requests.Session(), Pacer(rate=100000.0), RetryPolicy(max_attempts=1, max_attempt_time=5.0))
+
+    assert json_body(session.get(server.url)) == json_body(session.get(server.url)) == PONG
+    assert server.connections == 2
+
+
 def test_the_deadline_is_the_current_thread_s_only(slow_server):
     """Threads share the adapter and its pool: a deadline is the attempt's, not the adapter's."""
     trickle = slow_server(json_head(), PONG_BODY, pause=0.02)
