@@ -2,11 +2,14 @@
 
 import email.utils
 import io
+import ipaddress
 import logging
 import socket
+import ssl
 import threading
 import time
 import tracemalloc
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -399,15 +402,18 @@ class SlowServer:
     """A raw HTTP server on a local socket whose answer comes as slowly as a test says: `head`
     and `body` are sent `pause` seconds apart per `step` bytes, from where `slow_from` says."""
 
-    def __init__(self, head: bytes, body: bytes, pause: float, slow_from: str = "body", step: int = 1):
-        self.head, self.body, self.pause, self.slow_from, self.step = head, body, pause, slow_from, step
+    def __init__(
+        self, head, body, pause: float, slow_from: str = "body", step: int = 1, tls: ssl.SSLContext | None = None
+    ):
+        self.head, self.body, self.pause, self.slow_from, self.step, self.tls = head, body, pause, slow_from, step, tls
         self.connections = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.2)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/v1/customers?per_page=200"
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._listener.getsockname()[1]}/v1/customers?per_page=200"
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -421,6 +427,9 @@ class SlowServer:
     def _answer(self, conn: socket.socket) -> None:
         with conn:
             try:
+                if self.tls:
+                    conn.settimeout(5)
+                    conn = self.tls.wrap_socket(conn, server_side=True)
                 while True:  # keep-alive: answer every request on the connection the same way
                     if not conn.recv(65536):
                         return
@@ -498,6 +507,53 @@ def test_a_slow_answer_within_the_deadline_is_read_whole_and_the_connection_serv
 
     assert json_body(first) == json_body(second) == PONG
     assert server.connections == 1  # kept alive: the socket's own timeout was put back
+
+
+@pytest.fixture(scope="module")
+def tls_certificate(tmp_path_factory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (PEM files: certificate, key)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(folder / "cert.pem"), str(folder / "key.pem")
+
+
+def test_the_deadline_holds_over_tls_as_chartmogul_is_reached(slow_server, tls_certificate):
+    certificate, key = tls_certificate
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate, key)
+    quick = slow_server(json_head(), PONG_BODY, pause=0.0, step=100, tls=context)
+    trickle = slow_server(json_head(), PONG_BODY, pause=0.02, tls=context)
+    policy = RetryPolicy(max_attempts=1, max_attempt_time=0.3)
+    session = mount(requests.Session(), Pacer(rate=100000.0), policy)
+
+    assert json_body(session.get(quick.url, verify=certificate)) == PONG
+    begin = time.monotonic()
+    with pytest.raises(RetriesExhausted, match="no complete answer within 0.3 s"):
+        session.get(trickle.url, verify=certificate)
+    assert time.monotonic() - begin < 1.0
 
 
 def test_an_answer_that_closes_the_connection_is_read_whole(slow_server):
