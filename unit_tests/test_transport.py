@@ -10,11 +10,13 @@ import threading
 import time
 import tracemalloc
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import requests
 
 from sandbox.faults import gzip_bomb
+from source_chartmogul import source as source_module
 from source_chartmogul import transport
 from source_chartmogul.source import SourceChartmogul
 from source_chartmogul.transport import (
@@ -32,6 +34,7 @@ from source_chartmogul.transport import pacer_for as real_pacer_for  # conftest 
 from unit_tests.conftest import API_KEY, BASE_URL, CONFIG, OTHER_API_KEY, settings
 
 URL = f"{BASE_URL}/v1/customers?per_page=200"
+REAL_CHECK_RETRIES = source_module.CHECK_RETRIES  # read before conftest speeds it up
 PONG = {"data": "pong!"}
 RETRY_STATUSES = [429, 500, 502, 503, 504, 520, 524]
 
@@ -705,3 +708,22 @@ def test_retry_warnings_and_the_final_error_never_show_the_key(api, caplog, key_
     for text in [*warnings, str(caught.value)]:
         assert "GET /v1/customers?cursor=****" in text and "ConnectionError: " in text
         assert not leaks(text), text
+
+
+def test_the_user_guide_states_the_bounds_in_force():
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "chartmogul.md").read_text()
+    policy, check = transport.DEFAULT_RETRIES, REAL_CHECK_RETRIES
+    for phrase in [
+        f"retried up to {policy.max_attempts} times",
+        f"honoured up to {policy.max_retry_after:g} s",
+        f"Connecting may take {TIMEOUT[0]:g} s, and the answer may pause {TIMEOUT[1]:g} s between two bytes",
+        f"within {policy.max_attempt_time / 60:g} minutes",
+        f"`no complete answer within {policy.max_attempt_time:g} s`",
+        f"stay within {policy.max_total / 60:g} minutes",
+        f"{check.max_attempts} attempts within {check.max_total:g} seconds",
+        f"larger than **{transport.MAX_ANSWER_BYTES // 2**20} MiB** once decompressed",
+        f"more than the {transport.MAX_ENTRIES:,} allowed",
+        f"than **{transport.MAX_ENTRIES:,} entries** in one list",
+        f"quoted up to {transport.QUOTE_CHARS} characters",
+    ]:
+        assert phrase in guide, phrase
