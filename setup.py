@@ -4,6 +4,9 @@ MAIN_REQUIREMENTS = [
     "airbyte-cdk==7.39.1",
     "orjson==3.13.0",  # also the CDK's; imported directly to parse answers and write records
     "requests==2.34.2",
+    # Pinned, not left to requests' range (>=1.26): the transport reads bodies with urllib3 >= 2.6,
+    # which decompresses a chunk at a time (a gzip bomb cannot inflate past what is read).
+    "urllib3==2.8.0",
 ]
 
 TEST_REQUIREMENTS = [

@@ -28,6 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--truncate-rate", type=float, default=0)
     parser.add_argument("--drop-rate", type=float, default=0)
     parser.add_argument("--invalid-json-rate", type=float, default=0)
+    parser.add_argument("--trickle-rate", type=float, default=0, help="probability of a body that trickles")
+    parser.add_argument("--trickle-bytes-per-second", type=float, default=1.0)
+    parser.add_argument("--gzip-bomb-rate", type=float, default=0, help="probability of a gzip bomb")
+    parser.add_argument("--gzip-bomb-mib", type=int, default=1024, help="its size inflated")
+    parser.add_argument("--echo-key-rate", type=float, default=0, help="probability of an error echoing the key")
+    parser.add_argument("--echo-key-status", type=int, default=401)
+    parser.add_argument("--echo-key-at", type=int, default=0, help="where the key starts in the message")
+    parser.add_argument("--retry-after-date", action="store_true", help="429s give Retry-After as an HTTP date")
     parser.add_argument("--fault-seed", type=int, default=1)
     parser.add_argument("--paging-fault", choices=PAGING_FAULTS, default=None, help="lists that page wrongly")
     parser.add_argument("--paging-fault-path", default=r"/v1/.+", help="the list paths it affects (a regex)")
@@ -45,6 +53,14 @@ def main(argv: list[str] | None = None) -> int:
         invalid_json_rate=args.invalid_json_rate,
         paging=args.paging_fault,
         paging_path=args.paging_fault_path,
+        trickle_rate=args.trickle_rate,
+        trickle_bytes_per_second=args.trickle_bytes_per_second,
+        gzip_bomb_rate=args.gzip_bomb_rate,
+        gzip_bomb_mib=args.gzip_bomb_mib,
+        echo_key_rate=args.echo_key_rate,
+        echo_key_status=args.echo_key_status,
+        echo_key_at=args.echo_key_at,
+        retry_after_date=args.retry_after_date,
     )
     dataset = build_dataset(seed=args.seed, customers=args.customers, activities=args.activities)
     sandbox = Sandbox(dataset, api_key=args.api_key, faults=faults, host=args.host, port=args.port)

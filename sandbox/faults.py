@@ -8,15 +8,21 @@ repeated `GIVE_UP_AFTER` times always goes through: a client that retries is nev
 
 Paging faults (`PagingFault`) are not random: a list that pages wrongly does so on every chain of
 pages it serves, and a client must cope every time.
+
+Hostile faults, decided the same way, are what a broken proxy or a hostile stand-in could send: a
+body that trickles, a gzip bomb (small on the wire, huge inflated), an error whose message echoes
+the API key. `retry_after_date` makes every 429 give `Retry-After` as an HTTP date.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
 import re
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 
 GIVE_UP_AFTER = 3  # the n-th sighting of a request (0-based) from here on is never faulted
@@ -34,8 +40,9 @@ HTML_ERROR_PAGE = (
     b"<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>\n"
 )
 
-# Random fault kinds in the order their probability bands are laid out on [0, 1).
-RANDOM_KINDS = ("rate_429", "error", "truncate", "drop", "invalid_json")
+# Random fault kinds in the order their probability bands are laid out on [0, 1). New kinds go
+# last, so that the bands of the older ones, and the runs their seeds give, stay as they were.
+RANDOM_KINDS = ("rate_429", "error", "truncate", "drop", "invalid_json", "trickle", "gzip_bomb", "echo_key")
 PAGING_FAULTS = ("repeat_cursor", "cursor_cycle", "endless_empty", "empty_middle")
 
 
@@ -54,13 +61,30 @@ class Faults:
     invalid_json_rate: float = 0
     paging: str | None = None  # one of PAGING_FAULTS: how the lists page wrongly
     paging_path: str = r"/v1/.+"  # which lists do (a regular expression matching the whole path)
+    trickle_rate: float = 0  # a success whose body comes `trickle_bytes_per_second`
+    gzip_bomb_rate: float = 0  # a success as a gzip bomb of `gzip_bomb_mib` inflated
+    echo_key_rate: float = 0  # an `echo_key_status` error whose message quotes the key at `echo_key_at`
+    trickle_bytes_per_second: float = 1.0
+    gzip_bomb_mib: int = 1024  # about 1 MB on the wire per GiB inflated
+    echo_key_status: int = 401
+    echo_key_at: int = 0  # where the key starts in the message (at least after its first words)
+    retry_after_date: bool = False  # 429s say when to come back as an HTTP date, not in seconds
 
     def __post_init__(self) -> None:
         if self.paging is not None and self.paging not in PAGING_FAULTS:
             raise ValueError(f"unknown paging fault {self.paging!r}; one of {', '.join(PAGING_FAULTS)}")
 
     def rates(self) -> tuple[float, ...]:
-        return (self.rate_429, self.error_rate, self.truncate_rate, self.drop_rate, self.invalid_json_rate)
+        return (
+            self.rate_429,
+            self.error_rate,
+            self.truncate_rate,
+            self.drop_rate,
+            self.invalid_json_rate,
+            self.trickle_rate,
+            self.gzip_bomb_rate,
+            self.echo_key_rate,
+        )
 
 
 @dataclass(frozen=True)
@@ -187,3 +211,22 @@ class PagingFault:
         if cursor == first:
             return {**body, "has_more": True}
         return {**body, "cursor": first, "has_more": True}
+
+
+ECHO_LEAD = "No valid API key provided: "
+
+
+def echo_message(api_key: str, at: int) -> str:
+    """An error message quoting the key, starting at character `at` (or right after ECHO_LEAD)."""
+    return "." * max(0, at - len(ECHO_LEAD)) + ECHO_LEAD + api_key
+
+
+@functools.cache
+def gzip_bomb(mib: int) -> bytes:
+    """A JSON object of `mib` MiB, nearly all whitespace, gzipped: about 1,000 times smaller."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: the gzip container
+    blank = b" " * 2**20
+    parts = [packer.compress(b'{"entries": [')]
+    parts += [packer.compress(blank) for _ in range(mib)]
+    parts += [packer.compress(b"]}"), packer.flush()]
+    return b"".join(parts)

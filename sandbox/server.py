@@ -12,7 +12,9 @@ import binascii
 import bisect
 import collections
 import datetime as dt
+import email.utils
 import http
+import math
 import re
 import socket
 import threading
@@ -27,7 +29,7 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 
 from .data import ACTIVITY_TYPES, INTERVALS, Dataset, Record, build_dataset, percentage_change, utc_stamp
-from .faults import HTML_ERROR_PAGE, Faults, FaultState
+from .faults import HTML_ERROR_PAGE, Faults, FaultState, echo_message, gzip_bomb
 
 DEFAULT_API_KEY = "sandbox-api-key-0123456789abcdef"
 MAX_PER_PAGE = 200  # §4.1: default 200, higher values are clamped to 200
@@ -656,7 +658,7 @@ class _Response:
     body: bytes = b""
     headers: tuple[tuple[str, str], ...] = ()
     fault: str | None = None
-    mode: str = "normal"  # "normal" | "truncate" | "drop"
+    mode: str = "normal"  # "normal" | "truncate" | "drop" | "trickle"
 
 
 def _json(status: int, body: Any, content_type: str = JSON, **kw) -> _Response:
@@ -847,24 +849,42 @@ class Sandbox:
             return _json(503, TOO_PARALLEL, fault="max_connections")
         if state.over_rate_limit(self.api_key):
             state.count("rate_limit")
-            return _json(429, RATE_LIMITED, headers=RETRY_AFTER, fault="rate_limit")
+            return _json(429, RATE_LIMITED, headers=self._retry_after(), fault="rate_limit")
         decision = state.decide(method, path, query)
-        if decision is not None and decision.kind in ("rate_429", "error", "drop"):
+        if decision is not None and decision.kind in ("rate_429", "error", "drop", "echo_key"):
             state.count(decision.kind)
             if decision.kind == "rate_429":
-                return _json(429, RATE_LIMITED, headers=RETRY_AFTER, fault="rate_429")
+                return _json(429, RATE_LIMITED, headers=self._retry_after(), fault="rate_429")
             if decision.kind == "error":
                 return _Response(decision.status, TEXT, decision.body.encode(), fault="error")
+            if decision.kind == "echo_key":
+                return self._echo_key()
             return _Response(0, fault="drop", mode="drop")
         response = self._route(method, path, query)
         if decision is not None and response.status == 200:  # body faults only spoil successes
             state.count(decision.kind)
             response.fault = decision.kind
-            if decision.kind == "truncate":
-                response.mode = "truncate"
+            if decision.kind in ("truncate", "trickle"):
+                response.mode = decision.kind
+            elif decision.kind == "gzip_bomb":
+                response.body = gzip_bomb(faults.gzip_bomb_mib)
+                response.headers += (("Content-Encoding", "gzip"),)
             else:  # invalid_json: a proxy's HTML error page under a JSON content type
                 response.body = HTML_ERROR_PAGE
         return response
+
+    def _retry_after(self) -> tuple[tuple[str, str], ...]:
+        if not self.faults.retry_after_date:
+            return RETRY_AFTER
+        # An HTTP date has whole seconds: round up, so that it is never sooner than the seconds form.
+        return (("Retry-After", email.utils.formatdate(math.ceil(time.time()) + 1, usegmt=True)),)
+
+    def _echo_key(self) -> _Response:
+        """An error quoting the key: JSON from the API's layer for a 4xx, the proxy's plain text for a 5xx."""
+        status, message = self.faults.echo_key_status, echo_message(self.api_key, self.faults.echo_key_at)
+        if status >= 500:
+            return _Response(status, TEXT, message.encode(), fault="echo_key")
+        return _json(status, {"code": status, "message": message, "param": None}, fault="echo_key")
 
     def _route(self, method: str, path: str, query: dict[str, str]) -> _Response:
         for pattern, serve in ROUTES:  # noqa: B007 (used after the loop)
@@ -893,7 +913,7 @@ class Sandbox:
         if response.mode == "drop":
             handler.close_connection = True
             return
-        close = response.mode == "truncate" or handler.command != "GET" or handler.close_connection
+        close = response.mode in ("truncate", "trickle") or handler.command != "GET" or handler.close_connection
         reason = _reason(response.status)
         head = [
             f"HTTP/1.1 {response.status} {reason}",
@@ -909,7 +929,21 @@ class Sandbox:
             body = body[: len(body) // 2]  # the promised length never arrives; then the socket closes
         if handler.command == "HEAD":
             body = b""
+        if response.mode == "trickle":
+            self._trickle(handler, ("\r\n".join(head) + "\r\n\r\n").encode("latin-1"), body)
+            return
         handler.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+
+    def _trickle(self, handler: _Handler, head: bytes, body: bytes) -> None:
+        """The head at once, then the body a byte at a time, until it is all sent or the client leaves."""
+        pause = 1.0 / self.faults.trickle_bytes_per_second
+        try:
+            handler.wfile.write(head)
+            for index in range(len(body)):
+                time.sleep(pause)
+                handler.wfile.write(body[index : index + 1])
+        except OSError:
+            pass  # the client gave up: that is what a trickle is for
 
 
 def _reason(status: int) -> str:

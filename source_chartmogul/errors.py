@@ -2,7 +2,8 @@
 
 By the time a response gets here `transport.py` has already retried what can be retried,
 so anything but success is final. Each failure gets a message that names the request,
-quotes ChartMogul's own words and says what to do.
+quotes ChartMogul's own words and says what to do. Whatever a server sent is quoted through
+`transport.quote`: the API key masked first, then cut.
 """
 
 import orjson
@@ -11,19 +12,23 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.error_handlers import ErrorHandler, ErrorResolution, ResponseAction
 
 from .config import API_KEYS_HELP
-from .transport import describe_request
+from .transport import AnswerTooLarge, RetriesExhausted, describe_request, quote
 
 SUCCESS = ErrorResolution(response_action=ResponseAction.SUCCESS)
 
 
 def api_message(response: requests.Response) -> str:
-    """ChartMogul's own error text; its bodies vary by layer (chartmogul-api.md §3)."""
+    """ChartMogul's own error text, quoted (masked, then cut); its bodies vary by layer (§3)."""
+    return quote(_said(response))
+
+
+def _said(response: requests.Response) -> str:
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:
-        return response.text.strip()[:300]
+        return response.text.strip()
     if not isinstance(body, dict):
-        return str(body)[:300]
+        return str(body)
     if body.get("message"):
         param = f" (parameter '{body['param']}')" if body.get("param") else ""
         return f"{body['message']}{param}"
@@ -35,7 +40,7 @@ def api_message(response: requests.Response) -> str:
         return "; ".join(
             f"{item.get('param')}: {item.get('message')}" for item in body["error_details"] if isinstance(item, dict)
         )
-    return orjson.dumps(body).decode()[:300]
+    return orjson.dumps(body).decode()
 
 
 def skipped(response: requests.Response) -> str:
@@ -51,9 +56,18 @@ def resolve(response_or_error: requests.Response | Exception | None) -> ErrorRes
         return _resolve_response(response_or_error)
     request = getattr(response_or_error, "request", None)
     where = describe_request(request) if request is not None else "a request to ChartMogul"
+    if isinstance(response_or_error, AnswerTooLarge):
+        return _fail(
+            FailureType.system_error,
+            f"Refused ChartMogul's answer to {where}: it {response_or_error.what}. A real answer is far smaller (a "
+            "page holds at most 200 records; the metrics series by day since 1970 about 20,500 entries). If "
+            "CHARTMOGUL_BASE_URL is set, check that it points at ChartMogul; for the metrics streams, a later "
+            "'start_date' or a longer 'interval' shortens the series. Otherwise report it to ChartMogul support.",
+        )
+    said = str(response_or_error) if isinstance(response_or_error, RetriesExhausted) else quote(str(response_or_error))
     return _fail(
         FailureType.transient_error,
-        f"Could not get a complete answer from ChartMogul for {where}: {response_or_error}. "
+        f"Could not get a complete answer from ChartMogul for {where}: {said}. "
         "Check that this machine can reach the API; the sync can be retried.",
     )
 

@@ -16,7 +16,7 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
-from airbyte_cdk.utils.airbyte_secrets_utils import update_secrets
+from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets, update_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from . import sync, transport
@@ -72,6 +72,11 @@ class SourceChartmogul(AbstractSource):
         return AirbyteConnectionStatus(status=Status.FAILED, message=message)
 
     def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> tuple[bool, str | None]:
+        succeeded, message = self._check_connection(config)
+        # The CDK masks secrets in logs and traces but not in the connection status it prints.
+        return succeeded, filter_secrets(message) if message else message
+
+    def _check_connection(self, config: Mapping[str, Any]) -> tuple[bool, str | None]:
         try:
             settings = self.settings(config)
         except AirbyteTracedException as error:

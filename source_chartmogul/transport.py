@@ -11,27 +11,42 @@ lives in `ChartmogulAdapter`, a requests transport adapter mounted on each strea
   bound, within a bounded total time. They are done here rather than by the CDK because the
   CDK adds a second to every wait it is given and cannot see a body that is cut short, which
   requests only reads after the adapter returns.
-* Timeouts: every request has a connect and a read timeout.
+* Bounds. Every request has a connect and a read timeout, and each attempt an overall deadline
+  (capped by what is left of the retry budget) that holds for every socket read, headers
+  included: the read timeout alone applies per read, so a server sending a byte a second would
+  hold a request for ever. An answer larger than `MAX_ANSWER_BYTES` once decompressed, or with
+  more than `MAX_ENTRIES` entries in a list, is refused without reading further, and not retried.
+* Secrets. Text a server sent (error bodies, exception texts, request paths carrying its
+  cursors) is shown through `quote`: the key masked first, then cut, so that a cut never leaves
+  part of the key where the output filter no longer recognises it.
 * Auth: `connect` sets a session up (the key as basic auth, the adapter on the key's pacer);
   the streams and the connection check both go through it.
 
 What is left when retries are exhausted is reported by `errors.py`.
 """
 
+import email.utils
 import hashlib
+import http.client
+import io
 import logging
 import random
+import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import orjson
 import requests
+from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 from requests.adapters import HTTPAdapter
 from requests.auth import HTTPBasicAuth
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 logger = logging.getLogger("airbyte")
 
@@ -39,6 +54,15 @@ logger = logging.getLogger("airbyte")
 # process on the same key does not tip us over. The rate is in config.py.
 MAX_PARALLEL_REQUESTS = 16
 TIMEOUT = (10.0, 120.0)  # (connect, read) seconds
+# A page holds at most 200 records: about 0.4 MB for invoices, the heaviest. The unpaged metrics
+# series hold one entry per period since the start date: /v1/metrics/all by day since 1970 is
+# about 20,500 entries, 10 MB. The bounds stand well above that and cap what one answer costs:
+# parsing 16 MiB of JSON peaks at 0.26 GB for metrics entries, 0.7 GB at worst for tiny nested
+# lists (measured with tracemalloc); a 1 GB gzip bomb used to take 3 GB.
+MAX_ANSWER_BYTES = 16 * 2**20  # once decompressed
+MAX_ENTRIES = 50_000  # in any list of an answer
+CHUNK_BYTES = 64 * 2**10  # read, and decompressed, this much at a time
+QUOTE_CHARS = 300  # of a server's text in a message
 # The official Python client retries these (STATUS_FORCELIST in chartmogul/retry_request.py).
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 520, 524})
 RETRY_EXCEPTIONS = (
@@ -51,6 +75,27 @@ RETRY_EXCEPTIONS = (
 
 class RetriesExhausted(requests.exceptions.RequestException):
     """The last attempt still failed with a network error or a body that is not JSON."""
+
+
+class AnswerTooLarge(requests.exceptions.RequestException):
+    """An answer beyond `MAX_ANSWER_BYTES` or `MAX_ENTRIES`: refused at once, never retried.
+
+    `what` completes "the answer ...": what it holds beyond which bound. errors.py words the message.
+    """
+
+    def __init__(self, what: str, request: requests.PreparedRequest):
+        self.what = what
+        super().__init__(f"{describe_request(request)}: the answer {what}", request=request)
+
+
+def quote(text: str, limit: int = QUOTE_CHARS) -> str:
+    """A server's text, fit to show: secrets masked first, then cut to `limit` characters.
+
+    The other order leaks: the output filter masks whole secrets only, so a key cut in two
+    by the limit would pass it with its first characters.
+    """
+    text = filter_secrets(text)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class Pacer:
@@ -121,7 +166,8 @@ class RetryPolicy:
     base_delay: float = 1.0
     max_delay: float = 30.0
     max_retry_after: float = 60.0
-    max_total: float = 300.0
+    max_total: float = 300.0  # for all attempts of a request, the waits between them included
+    max_attempt_time: float = 180.0  # for one attempt to bring the whole answer
 
     def delay(self, attempt: int, response: requests.Response | None) -> float:
         retry_after = _retry_after(response)
@@ -132,17 +178,26 @@ class RetryPolicy:
 
 
 def _retry_after(response: requests.Response | None) -> float | None:
+    """Seconds to wait, from `Retry-After` as seconds or as an HTTP date (RFC 9110 §10.2.3)."""
     if response is None:
         return None
-    value = response.headers.get("Retry-After", "")
+    value = response.headers.get("Retry-After", "").strip()
     try:
         return max(0.0, float(value))
     except ValueError:
-        return None  # an HTTP date or garbage: fall back to our own backoff
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None  # garbage: fall back to our own backoff
+    if when.tzinfo is None:  # "-0000": UTC, says RFC 5322
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
 def describe_request(request: requests.PreparedRequest) -> str:
-    return f"{request.method} {request.path_url}"
+    # The path carries the cursors a server sent back: quoted like any of its text.
+    return quote(f"{request.method} {request.path_url}")
 
 
 def json_body(response: requests.Response):
@@ -153,6 +208,84 @@ def json_body(response: requests.Response):
     return body
 
 
+class _Deadline(threading.local):
+    """The end of the attempt the current thread is making (None: no deadline), and whether a
+    socket read was cut short by it."""
+
+    end: float | None = None
+    reached: bool = False
+
+
+_deadline = _Deadline()
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The socket reader http.client made (status line, headers, body), every read bounded by what
+    is left of the current thread's attempt.
+
+    It keeps that reader rather than the bare socket: while a reader is open the socket outlives
+    the connection's close(), which http.client does before the body of a `Connection: close`
+    answer is read.
+    """
+
+    def __init__(self, raw: io.RawIOBase, sock: socket.socket):
+        self._raw = raw
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int | None:
+        end = _deadline.end
+        if end is None:
+            return self._raw.readinto(buffer)
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            _deadline.reached = True
+            raise TimeoutError("the attempt's deadline passed")
+        timeout = self._sock.gettimeout()
+        if timeout is not None and timeout <= remaining:
+            return self._raw.readinto(buffer)
+        self._sock.settimeout(remaining)
+        try:
+            return self._raw.readinto(buffer)
+        except TimeoutError:
+            _deadline.reached = True
+            raise
+        finally:
+            self._sock.settimeout(timeout)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    def __init__(self, sock, *args, **kwargs):
+        super().__init__(sock, *args, **kwargs)
+        self.fp = io.BufferedReader(_DeadlineReader(self.fp.detach(), sock))
+
+
+class _HTTPConnection(HTTPConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPSConnection(HTTPSConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
 class ChartmogulAdapter(HTTPAdapter):
     def __init__(self, pacer: Pacer, policy: RetryPolicy, timeout=TIMEOUT):
         self._pacer = pacer
@@ -160,18 +293,30 @@ class ChartmogulAdapter(HTTPAdapter):
         self._timeout = timeout
         super().__init__(pool_connections=1, pool_maxsize=pacer.max_parallel)
 
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        # A SOCKS proxy has connection classes of its own: there only the read timeout holds.
+        if not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = _POOLS
+        return manager
+
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
         timeout = timeout or self._timeout
         deadline = time.monotonic() + self._policy.max_total
         attempt = 0
         while True:
             attempt += 1
-            response, problem = self._attempt(request, timeout, verify, cert, proxies)
+            response, problem = self._attempt(request, timeout, verify, cert, proxies, deadline)
             if problem is None:
                 return response
             delay = self._policy.delay(attempt, response)
             if attempt >= self._policy.max_attempts or time.monotonic() + delay > deadline:
-                what = f"{describe_request(request)} failed {attempt} times, last with {problem}"
+                times = "once" if attempt == 1 else f"{attempt} times"
+                what = f"{describe_request(request)} failed {times}, last with {problem}"
                 if response is not None and response.status_code in RETRY_STATUSES:
                     response.chartmogul_attempts = attempt
                     return response  # errors.py turns the status into the final message
@@ -184,16 +329,34 @@ class ChartmogulAdapter(HTTPAdapter):
                 self._pacer.hold(delay)
             time.sleep(delay)
 
-    def _attempt(self, request, timeout, verify, cert, proxies):
+    def _attempt(self, request, timeout, verify, cert, proxies, deadline: float):
+        policy = self._policy
         try:
             with self._pacer.slot():
-                response = super().send(
-                    request, stream=False, timeout=timeout, verify=verify, cert=cert, proxies=proxies
-                )
-                # Read the body inside the slot: a body cut short raises here, where it is retried.
-                content = response.content
+                began = time.monotonic()
+                end = min(began + policy.max_attempt_time, deadline)
+                if end <= began:  # the waits for a slot used up what was left
+                    return None, f"no time left of the {policy.max_total:g} s for all attempts"
+                _deadline.end, _deadline.reached = end, False
+                try:
+                    response = super().send(
+                        request,
+                        stream=True,
+                        timeout=_capped(timeout, end - began),
+                        verify=verify,
+                        cert=cert,
+                        proxies=proxies,
+                    )
+                    # Read the body inside the slot: a body cut short raises here, where it is retried.
+                    content = _read_body(response, request)
+                finally:
+                    _deadline.end = None
         except RETRY_EXCEPTIONS as error:
-            return None, f"{type(error).__name__}: {error}"
+            if not _deadline.reached:
+                return None, f"{type(error).__name__}: {quote(str(error))}"
+            if end < began + policy.max_attempt_time:
+                return None, f"no complete answer before the {policy.max_total:g} s for all attempts ran out"
+            return None, f"no complete answer within {policy.max_attempt_time:g} s"
         if response.status_code in RETRY_STATUSES:
             return response, f"HTTP {response.status_code}"
         if response.ok:
@@ -203,8 +366,39 @@ class ChartmogulAdapter(HTTPAdapter):
                 body = None
             if not isinstance(body, dict):
                 return response, f"HTTP {response.status_code} with a body that is not a JSON object"
-            response.chartmogul_json = body
+            for key, value in body.items():
+                if isinstance(value, list) and len(value) > MAX_ENTRIES:
+                    raise AnswerTooLarge(
+                        f"holds {len(value):,} entries in '{quote(key, 40)}', more than the {MAX_ENTRIES:,} allowed",
+                        request,
+                    )
+            response.chartmogul_json = body  # type: ignore[attr-defined]  # json_body reads it
         return response, None
+
+
+def _capped(timeout, seconds: float):
+    """The connect timeout cut to what is left of the attempt (reads are bounded as they go)."""
+    if isinstance(timeout, tuple):
+        connect, read = timeout
+        return (min(connect, seconds) if connect is not None else seconds, read)
+    return (min(timeout, seconds) if timeout is not None else seconds, timeout)
+
+
+def _read_body(response: requests.Response, request: requests.PreparedRequest) -> bytes:
+    """The whole body, decompressed a chunk at a time, refused as soon as it passes the bound."""
+    chunks, size = [], 0
+    for chunk in response.iter_content(CHUNK_BYTES):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            response.close()  # not read to its end: the connection cannot serve another request
+            raise AnswerTooLarge(
+                f"(HTTP {response.status_code}) is larger than the {MAX_ANSWER_BYTES // 2**20} MiB allowed, "
+                "once decompressed",
+                request,
+            )
+        chunks.append(chunk)
+    response._content = b"".join(chunks)
+    return response._content
 
 
 DEFAULT_RETRIES = RetryPolicy()

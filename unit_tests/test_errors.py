@@ -1,13 +1,19 @@
 """errors.py: what a final ChartMogul answer means, in words that name the request and the fix."""
 
+import dataclasses
+import logging
+
 import pytest
 import requests
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.error_handlers import ResponseAction
 
+from source_chartmogul import source as source_module
 from source_chartmogul.errors import ChartmogulErrorHandler, api_message, resolve
-from source_chartmogul.transport import Pacer, RetriesExhausted, RetryPolicy, mount
-from unit_tests.conftest import BASE_URL
+from source_chartmogul.source import SourceChartmogul
+from source_chartmogul.transport import QUOTE_CHARS, AnswerTooLarge, Pacer, RetriesExhausted, RetryPolicy, mount
+from unit_tests.conftest import API_KEY, BASE_URL, CONFIG
+from unit_tests.test_transport import leaks
 
 PATH = "/v1/customers?per_page=200"
 URL = BASE_URL + PATH
@@ -152,7 +158,8 @@ def test_an_error_without_a_request_is_still_explained():
         (b'{"code":401,"message":"No valid API key provided","param":null}', "No valid API key provided"),
         (b'{"message":"Invalid include parameter: invalid_field"}', "Invalid include parameter: invalid_field"),
         (b"504 Gateway Timeout Error", "504 Gateway Timeout Error"),
-        (b"  " + b"x" * 1000, "x" * 300),
+        (b"  " + b"x" * 1000, "x" * 300 + "..."),
+        (b'{"message": "' + b"m" * 1000 + b'"}', "m" * 300 + "..."),
         (b'["a", "b"]', "['a', 'b']"),
     ],
 )
@@ -187,3 +194,91 @@ def test_handler_does_not_skip_other_errors_when_skipping_404(api):
 
     assert resolution.response_action == ResponseAction.FAIL
     assert resolution.failure_type == FailureType.config_error
+
+
+def test_an_answer_too_large_is_a_system_error_that_says_what_to_do(api):
+    api.get(URL, json={"entries": [0] * 50_001})
+    session = mount(requests.Session(), Pacer(rate=100000.0), RetryPolicy(base_delay=0.01))
+    with pytest.raises(AnswerTooLarge) as caught:
+        session.get(URL)
+
+    resolution = ChartmogulErrorHandler().interpret_response(caught.value)
+
+    assert resolution.response_action == ResponseAction.FAIL
+    assert resolution.failure_type == FailureType.system_error
+    assert resolution.error_message.startswith(
+        f"Refused ChartMogul's answer to GET {PATH}: it holds 50,001 entries in 'entries', more than the 50,000 allowed."
+    )
+    assert "CHARTMOGUL_BASE_URL" in resolution.error_message and "'start_date'" in resolution.error_message
+
+
+# --- The key echoed in an error body: masked first, then cut ------------------------------------
+
+ECHOES = {  # where ChartMogul's layers put their words (chartmogul-api.md §3)
+    "message": lambda text: {"json": {"code": 400, "message": text, "param": None}},
+    "error": lambda text: {"json": {"error": text}},
+    "errors": lambda text: {"json": {"errors": {"api_key": text}}},
+    "error_details": lambda text: {"json": {"error_details": [{"param": "api_key", "message": text}]}},
+    "other_json": lambda text: {"json": {"detail": text}},
+    "json_list": lambda text: {"json": [text]},
+    "plain_text": lambda text: {"text": text},
+}
+POSITIONS = {"whole": 0, "straddling_the_cut": QUOTE_CHARS - 12}
+
+
+@pytest.fixture
+def key_is_secret():
+    SourceChartmogul().settings(CONFIG)
+
+
+@pytest.mark.parametrize("at", POSITIONS.values(), ids=POSITIONS.keys())
+@pytest.mark.parametrize("shape", ECHOES)
+def test_api_message_never_shows_the_key(api, key_is_secret, shape, at):
+    """Cut first and masked later, a key across the cut used to leave its first characters."""
+    # Where the key starts in the quoted text: at `at` whatever the shape's own words before it.
+    lead = {"errors": "api_key: ", "error_details": "api_key: ", "other_json": '{"detail":"', "json_list": "['"}
+    text = "." * max(0, at - len(lead.get(shape, ""))) + API_KEY + " was not accepted"
+
+    message = api_message(get(api, status_code=400, **ECHOES[shape](text)))
+
+    assert "****" in message
+    assert not leaks(message), message
+
+
+@pytest.mark.parametrize("at", POSITIONS.values(), ids=POSITIONS.keys())
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422, 500, 503])
+def test_final_errors_never_show_the_key(api, key_is_secret, status, at):
+    """4xx at once, 5xx after the transport's retries: the message quotes the body either way."""
+    body = {"code": status, "message": "." * at + API_KEY + " was not accepted", "param": None}
+
+    resolution = ChartmogulErrorHandler(ignore_not_found=True).interpret_response(
+        get(api, max_attempts=2, status_code=status, json=body)
+    )
+
+    assert "****" in resolution.error_message
+    assert not leaks(resolution.error_message), resolution.error_message
+
+
+PING = BASE_URL + "/v1/ping"
+
+
+@pytest.mark.parametrize("at", POSITIONS.values(), ids=POSITIONS.keys())
+@pytest.mark.parametrize("status", [400, 401, 500])
+def test_check_never_shows_the_key(api, status, at):
+    """The CDK masks logs and traces, not the connection status `check` prints."""
+    body = {"code": status, "message": "." * at + API_KEY + " was not accepted", "param": None}
+    api.get(PING, status_code=status, json=body)
+
+    succeeded, message = SourceChartmogul().check_connection(logging.getLogger("airbyte"), CONFIG)
+
+    assert not succeeded and f"HTTP {status}" in message and "****" in message
+    assert not leaks(message), message
+
+
+def test_check_masks_whatever_it_reports(api, monkeypatch):
+    """Not only the server's words: any message check returns goes through the secret filter."""
+    api.get(PING, status_code=400, json={"message": "bad"})
+    failure = dataclasses.replace(resolve(requests.exceptions.ConnectionError("bad")), error_message=API_KEY)
+    monkeypatch.setattr(source_module, "resolve", lambda outcome: failure)
+
+    assert SourceChartmogul().check_connection(logging.getLogger("airbyte"), CONFIG) == (False, "****")

@@ -1,26 +1,40 @@
 """transport.py: pacing, retries, timeouts and the JSON check, below the CDK."""
 
+import email.utils
+import io
+import ipaddress
 import logging
+import socket
+import ssl
 import threading
 import time
+import tracemalloc
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import requests
 
+from sandbox.faults import gzip_bomb
+from source_chartmogul import source as source_module
 from source_chartmogul import transport
+from source_chartmogul.source import SourceChartmogul
 from source_chartmogul.transport import (
     TIMEOUT,
+    AnswerTooLarge,
     ChartmogulAdapter,
     Pacer,
     RetriesExhausted,
     RetryPolicy,
     json_body,
     mount,
+    quote,
 )
 from source_chartmogul.transport import pacer_for as real_pacer_for  # conftest replaces the module's
-from unit_tests.conftest import API_KEY, BASE_URL, OTHER_API_KEY, settings
+from unit_tests.conftest import API_KEY, BASE_URL, CONFIG, OTHER_API_KEY, settings
 
 URL = f"{BASE_URL}/v1/customers?per_page=200"
+REAL_CHECK_RETRIES = source_module.CHECK_RETRIES  # read before conftest speeds it up
 PONG = {"data": "pong!"}
 RETRY_STATUSES = [429, 500, 502, 503, 504, 520, 524]
 
@@ -167,8 +181,30 @@ def test_delay_honours_retry_after_capped(header, expected):
     assert policy.delay(7, response_with({"Retry-After": header})) == expected
 
 
+def http_date(seconds_from_now: float, zone: str = "GMT") -> str:
+    """Made when the test runs, not when it is collected: minutes can pass in between."""
+    date = email.utils.formatdate(time.time() + seconds_from_now, usegmt=True)
+    return date.replace("GMT", zone)
+
+
 @pytest.mark.parametrize(
-    "response", [None, response_with(), response_with({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})]
+    "seconds,zone,low,high",
+    [
+        (30, "GMT", 28.5, 30.0),  # whole seconds: up to one less than asked
+        (30, "-0000", 28.5, 30.0),  # a date without a zone: UTC
+        (3600, "GMT", 60.0, 60.0),  # capped
+        (-3600, "GMT", 0.0, 0.0),  # past: at once
+    ],
+)
+def test_delay_honours_retry_after_as_an_http_date_capped(seconds, zone, low, high):
+    """RFC 9110 allows `Retry-After: <HTTP date>`; it used to fall back to our own backoff."""
+    policy = RetryPolicy(max_retry_after=60.0)
+    assert low <= policy.delay(1, response_with({"Retry-After": http_date(seconds, zone)})) <= high
+    assert low <= policy.delay(7, response_with({"Retry-After": http_date(seconds, zone)})) <= high
+
+
+@pytest.mark.parametrize(
+    "response", [None, response_with(), response_with({"Retry-After": "soon"}), response_with({"Retry-After": ""})]
 )
 def test_delay_without_usable_retry_after_is_full_jitter_under_the_exponential_bound(response):
     policy = RetryPolicy(base_delay=1.0, max_delay=30.0)
@@ -362,3 +398,334 @@ def test_mount_covers_http_and_https():
     mounted = mount(requests.Session(), Pacer(rate=10.0))
     assert isinstance(mounted.get_adapter("https://api.chartmogul.com/v1/ping"), ChartmogulAdapter)
     assert isinstance(mounted.get_adapter("http://localhost:8080/v1/ping"), ChartmogulAdapter)
+
+
+# --- Deadlines: per attempt, and within the retry budget ------------------------------------------
+
+
+class SlowServer:
+    """A raw HTTP server on a local socket whose answer comes as slowly as a test says: `head`
+    and `body` are sent `pause` seconds apart per `step` bytes, from where `slow_from` says."""
+
+    def __init__(
+        self, head, body, pause: float, slow_from: str = "body", step: int = 1, tls: ssl.SSLContext | None = None
+    ):
+        self.head, self.body, self.pause, self.slow_from, self.step, self.tls = head, body, pause, slow_from, step, tls
+        self.connections = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._listener.getsockname()[1]}/v1/customers?per_page=200"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                if self.tls:
+                    conn.settimeout(5)
+                    conn = self.tls.wrap_socket(conn, server_side=True)
+                while True:  # keep-alive: answer every request on the connection the same way
+                    if not conn.recv(65536):
+                        return
+                    fast, slow = (b"", self.head + self.body) if self.slow_from == "head" else (self.head, self.body)
+                    conn.sendall(fast)
+                    for index in range(0, len(slow), self.step):
+                        if self._stop.wait(self.pause):
+                            return
+                        conn.sendall(slow[index : index + self.step])
+            except OSError:
+                return  # the client gave up
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._listener.close()
+
+
+@pytest.fixture
+def slow_server():
+    servers = []
+
+    def start(*args, **kwargs) -> SlowServer:
+        servers.append(SlowServer(*args, **kwargs))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+PONG_BODY = b'{"data": "pong!"}' + b" " * 83  # 100 bytes
+
+
+def json_head(body: bytes = PONG_BODY) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+
+
+@pytest.mark.parametrize("slow_from", ["body", "head"])
+def test_an_answer_that_trickles_is_cut_at_the_attempt_deadline_then_retried(slow_server, slow_from):
+    """A byte every 20 ms never trips a read timeout (it applies per read): the whole answer, headers
+    included, must come within `max_attempt_time`. Here that is 0.3 s; the answer needs 2 s or more."""
+    server = slow_server(json_head(), PONG_BODY, pause=0.02, slow_from=slow_from)
+    policy = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.01, max_attempt_time=0.3)
+    begin = time.monotonic()
+
+    with pytest.raises(RetriesExhausted) as caught:
+        mount(requests.Session(), Pacer(rate=100000.0), policy).get(server.url)
+
+    assert 0.55 <= time.monotonic() - begin < 1.5
+    assert server.connections == 2
+    assert "GET /v1/customers?per_page=200 failed 2 times, last with no complete answer within 0.3 s" in str(
+        caught.value
+    )
+
+
+def test_an_attempt_is_cut_by_what_is_left_of_the_budget_too(slow_server):
+    """`max_total` used to be checked only before a wait: an attempt could outlast it."""
+    server = slow_server(json_head(), PONG_BODY, pause=0.02)
+    policy = RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=0.01, max_attempt_time=60.0, max_total=0.4)
+    begin = time.monotonic()
+
+    with pytest.raises(RetriesExhausted) as caught:
+        mount(requests.Session(), Pacer(rate=100000.0), policy).get(server.url)
+
+    assert 0.35 <= time.monotonic() - begin < 1.2
+    assert "failed once, last with no complete answer before the 0.4 s for all attempts ran out" in str(caught.value)
+
+
+def test_a_slow_answer_within_the_deadline_is_read_whole_and_the_connection_serves_again(slow_server):
+    server = slow_server(json_head(), PONG_BODY, pause=0.01, step=20)  # 50 ms for the body
+    session = mount(requests.Session(), Pacer(rate=100000.0), RetryPolicy(max_attempts=1, max_attempt_time=5.0))
+
+    first, second = session.get(server.url), session.get(server.url)
+
+    assert json_body(first) == json_body(second) == PONG
+    assert server.connections == 1  # kept alive: the socket's own timeout was put back
+
+
+@pytest.fixture(scope="module")
+def tls_certificate(tmp_path_factory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (PEM files: certificate, key)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(folder / "cert.pem"), str(folder / "key.pem")
+
+
+def test_the_deadline_holds_over_tls_as_chartmogul_is_reached(slow_server, tls_certificate):
+    certificate, key = tls_certificate
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate, key)
+    quick = slow_server(json_head(), PONG_BODY, pause=0.0, step=100, tls=context)
+    trickle = slow_server(json_head(), PONG_BODY, pause=0.02, tls=context)
+    policy = RetryPolicy(max_attempts=1, max_attempt_time=0.3)
+    session = mount(requests.Session(), Pacer(rate=100000.0), policy)
+
+    assert json_body(session.get(quick.url, verify=certificate)) == PONG
+    begin = time.monotonic()
+    with pytest.raises(RetriesExhausted, match="no complete answer within 0.3 s"):
+        session.get(trickle.url, verify=certificate)
+    assert time.monotonic() - begin < 1.0
+
+
+def test_an_answer_that_closes_the_connection_is_read_whole(slow_server):
+    """http.client closes the connection before such a body is read: the socket must outlive that."""
+    head = json_head().replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+    server = slow_server(head, PONG_BODY, pause=0.01, step=20)
+    session = mount(requests.Session(), Pacer(rate=100000.0), RetryPolicy(max_attempts=1, max_attempt_time=5.0))
+
+    assert json_body(session.get(server.url)) == json_body(session.get(server.url)) == PONG
+    assert server.connections == 2
+
+
+def test_the_deadline_is_the_current_thread_s_only(slow_server):
+    """Threads share the adapter and its pool: a deadline is the attempt's, not the adapter's."""
+    trickle = slow_server(json_head(), PONG_BODY, pause=0.02)
+    quick = slow_server(json_head(), PONG_BODY, pause=0.0, step=100)
+    session = mount(requests.Session(), Pacer(rate=100000.0), RetryPolicy(max_attempts=1, max_attempt_time=0.3))
+    outcomes = {}
+
+    def slow():
+        try:
+            session.get(trickle.url)
+        except RetriesExhausted as error:
+            outcomes["slow"] = str(error)
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    time.sleep(0.1)
+    outcomes["quick"] = json_body(session.get(quick.url))
+    thread.join(5)
+
+    assert outcomes["quick"] == PONG
+    assert "no complete answer within 0.3 s" in outcomes["slow"]
+
+
+# --- Bounds on what one answer may hold ----------------------------------------------------------
+
+
+class Spaces(io.RawIOBase):
+    """`size` bytes of JSON (an object padded with spaces), made as they are read; counts what was read."""
+
+    def __init__(self, size: int, head: bytes = b'{"entries": []'):
+        self._data, self._size, self.served = head, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = min(len(buffer), self._size - self.served)
+        chunk = self._data[self.served : self.served + count] if self.served < len(self._data) else b""
+        chunk = (chunk + b" " * count)[:count]
+        if self.served + count == self._size:
+            chunk = chunk[:-1] + b"}"
+        buffer[:count] = chunk
+        self.served += count
+        return count
+
+
+def test_an_answer_at_the_byte_bound_is_read_one_byte_more_is_refused_unread_and_not_retried(api):
+    api.get(URL, [{"body": Spaces(transport.MAX_ANSWER_BYTES)}, {"body": Spaces(transport.MAX_ANSWER_BYTES + 1)}])
+    session = mount(requests.Session(), Pacer(rate=100000.0), RetryPolicy(base_delay=0.01))
+
+    assert json_body(session.get(URL)) == {"entries": []}
+    huge = Spaces(transport.MAX_ANSWER_BYTES * 4)
+    api.get(URL, body=huge)
+    with pytest.raises(AnswerTooLarge) as caught:
+        session.get(URL)
+
+    assert api.call_count == 2  # not retried
+    assert huge.served <= transport.MAX_ANSWER_BYTES + 2 * transport.CHUNK_BYTES  # reading stopped at the bound
+    assert str(caught.value) == (
+        "GET /v1/customers?per_page=200: the answer (HTTP 200) is larger than the 16 MiB allowed, once decompressed"
+    )
+
+
+@pytest.mark.parametrize("status", [200, 401, 500])
+def test_a_gzip_bomb_is_refused_without_inflating_it(api, status):
+    """1 GB inflated from 1 MB used to take 3 GB of memory, and again on every retry. Here 64 MiB
+    inflated from 64 KB: memory stays near the 16 MiB bound, whatever the status."""
+    bomb = gzip_bomb(64)
+    api.get(URL, status_code=status, content=bomb, headers={"Content-Encoding": "gzip"})
+    session = mount(requests.Session(), Pacer(rate=100000.0), RetryPolicy(base_delay=0.01))
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(AnswerTooLarge) as caught:
+            session.get(URL)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert len(bomb) < 2**17 and api.call_count == 1
+    assert f"(HTTP {status}) is larger than the 16 MiB allowed" in str(caught.value)
+    assert peak < 3 * transport.MAX_ANSWER_BYTES, peak
+
+
+def test_a_list_of_more_entries_than_the_bound_is_refused_not_retried(api):
+    most = {"entries": [{}] * transport.MAX_ENTRIES, "has_more": False}
+    too_many = {"data_sources": [0] * (transport.MAX_ENTRIES + 1)}
+    api.get(URL, [{"json": most}, {"json": too_many}, {"json": PONG}])
+    session = mount(requests.Session(), Pacer(rate=100000.0), RetryPolicy(base_delay=0.01))
+
+    assert len(json_body(session.get(URL))["entries"]) == transport.MAX_ENTRIES == 50_000
+    with pytest.raises(AnswerTooLarge) as caught:
+        session.get(URL)
+
+    assert api.call_count == 2
+    assert str(caught.value) == (
+        "GET /v1/customers?per_page=200: the answer holds 50,001 entries in 'data_sources', more than the 50,000 allowed"
+    )
+
+
+# --- Secrets in what the transport says ----------------------------------------------------------
+
+
+def leaks(text: str, key: str = API_KEY, window: int = 10) -> bool:
+    """Whether any `window` characters of the key show in `text`: a key cut short leaks too."""
+    return any(key[start : start + window] in text for start in range(len(key) - window + 1))
+
+
+@pytest.fixture
+def key_is_secret():
+    """What the CDK's secret filter knows in a real run: `settings()` registers the key's forms."""
+    SourceChartmogul().settings(CONFIG)
+
+
+@pytest.mark.parametrize("at", [0, transport.QUOTE_CHARS - 10], ids=["whole", "straddling_the_cut"])
+def test_quote_masks_the_key_before_cutting(key_is_secret, at):
+    text = "x" * at + API_KEY + " and more" * 100
+
+    quoted = quote(text)
+
+    assert not leaks(quoted)
+    assert quoted.startswith("x" * at + "****") and quoted.endswith("...")
+    assert len(quoted) == transport.QUOTE_CHARS + 3
+
+
+@pytest.mark.parametrize("at", [0, transport.QUOTE_CHARS - 10], ids=["whole", "straddling_the_cut"])
+def test_retry_warnings_and_the_final_error_never_show_the_key(api, caplog, key_is_secret, at):
+    """Exception texts can carry what a server sent (a status line, a header); paths carry its cursors."""
+    url = f"{BASE_URL}/v1/customers?cursor={API_KEY}"
+    api.get(url, exc=requests.exceptions.ConnectionError("x" * at + API_KEY + " reset" * 100))
+
+    with caplog.at_level(logging.WARNING, logger="airbyte"), pytest.raises(RetriesExhausted) as caught:
+        session(max_attempts=3).get(url)
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    for text in [*warnings, str(caught.value)]:
+        assert "GET /v1/customers?cursor=****" in text and "ConnectionError: " in text
+        assert not leaks(text), text
+
+
+def test_the_user_guide_states_the_bounds_in_force():
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "chartmogul.md").read_text()
+    policy, check = transport.DEFAULT_RETRIES, REAL_CHECK_RETRIES
+    for phrase in [
+        f"retried up to {policy.max_attempts} times",
+        f"honoured up to {policy.max_retry_after:g} s",
+        f"Connecting may take {TIMEOUT[0]:g} s, and the answer may pause {TIMEOUT[1]:g} s between two bytes",
+        f"within {policy.max_attempt_time / 60:g} minutes",
+        f"`no complete answer within {policy.max_attempt_time:g} s`",
+        f"stay within {policy.max_total / 60:g} minutes",
+        f"{check.max_attempts} attempts within {check.max_total:g} seconds",
+        f"larger than **{transport.MAX_ANSWER_BYTES // 2**20} MiB** once decompressed",
+        f"more than the {transport.MAX_ENTRIES:,} allowed",
+        f"than **{transport.MAX_ENTRIES:,} entries** in one list",
+        f"quoted up to {transport.QUOTE_CHARS} characters",
+    ]:
+        assert phrase in guide, phrase
