@@ -127,12 +127,15 @@ def test_requests_page_by_cursor_never_by_page_number(full_read, sandbox):
     assert any("cursor" in r.query for r in customers)
 
 
+INTERVAL_STREAMS = ("customer_count", "metrics", "mrr", "segment_metrics", "segment_mrr")
+
+
 @pytest.mark.parametrize("interval", ["day", "week", "month", "quarter"])
-def test_customer_count_and_metrics_follow_the_interval(sandbox, dataset, interval):
+def test_the_metrics_streams_follow_the_interval(sandbox, dataset, interval):
     cfg = config(interval=interval)
-    run = run_connector("read", sandbox.url, cfg, catalog(["customer_count", "metrics"]))
+    run = run_connector("read", sandbox.url, cfg, catalog(INTERVAL_STREAMS))
     assert run.exit_code == 0, run.stderr
-    for stream in ("customer_count", "metrics"):
+    for stream in INTERVAL_STREAMS:
         assert_same_records(run.records(stream), expected_records(dataset, stream, cfg), stream)
 
 
