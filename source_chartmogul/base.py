@@ -148,8 +148,8 @@ class PerSegment(MetricsStream, ABC):
     def stream_slices(self, **kwargs) -> Iterable[StreamSlice]:
         if not self.settings.segments:
             self.logger.info(
-                f"{self.name}: no segments in the config, so nothing to read. Add segments ('segments') "
-                "to sync metrics per plan, country or filter."
+                f"{self.name}: no segments in the config, so nothing to read. Add segments (the 'segments' "
+                "setting) to sync metrics per plan, country or filter."
             )
         return [StreamSlice(partition={"segment": segment.name}, cursor_slice={}) for segment in self.settings.segments]
 

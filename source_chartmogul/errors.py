@@ -142,11 +142,11 @@ class SegmentErrorHandler(ChartmogulErrorHandler):
         if param not in SEGMENT_FIXES:
             return resolution
         sent = dict(parse_qsl(urlsplit(response_or_error.request.url or "").query))
-        names = [s.name for s in self._segments if s.params().get(param) == sent.get(param)]
-        which = ", ".join(repr(name) for name in names) or "a segment"
+        names = [repr(s.name) for s in self._segments if s.params().get(param) == sent.get(param)]
+        which = f"segment {names[0]}" if len(names) == 1 else f"segments {', '.join(names)}" if names else "a segment"
         return _fail(
             FailureType.config_error,
-            f"ChartMogul rejected the '{param}' of segment {which} in 'segments' (HTTP "
+            f"ChartMogul rejected the '{param}' of {which} in 'segments' (HTTP "
             f"{response_or_error.status_code}: {api_message(response_or_error)}). {SEGMENT_FIXES[param]}",
         )
 
