@@ -53,6 +53,11 @@ def test_spec_declares_the_config_fields(sandbox):
     assert properties["interval"]["enum"] == ["day", "week", "month", "quarter"]
     assert properties["interval"]["default"] == "month"
     assert "dev.chartmogul.com" in properties["interval"]["description"]
+    segments = properties["segments"]
+    assert "segments" not in spec["connectionSpecification"]["required"]
+    assert segments["items"]["required"] == ["name"]
+    assert set(segments["items"]["properties"]) == {"name", "plans", "geo", "filters"}
+    assert "dev.chartmogul.com/docs/cfl" in segments["description"] and segments["examples"]
     assert spec["documentationUrl"].startswith("https://")
 
 
