@@ -14,6 +14,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from sandbox.data import parse_cfl
+
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "sandbox-api-key-0123456789abcdef"
 START_DATE = "2017-01-25T00:00:00Z"
@@ -22,6 +24,9 @@ FULL_REFRESH_STREAMS = (
     "customers",
     "customer_count",
     "metrics",
+    "mrr",
+    "segment_metrics",
+    "segment_mrr",
     "customer_daily_count",
     "customer_weekly_count",
     "customer_monthly_count",
@@ -32,6 +37,8 @@ FULL_REFRESH_STREAMS = (
     "plan_groups",
     "plan_group_plans",
     "invoices",
+    "invoice_line_items",
+    "invoice_transactions",
     "subscription_events",
     "customer_subscriptions",
     "contacts",
@@ -40,10 +47,25 @@ FULL_REFRESH_STREAMS = (
     "tasks",
 )
 ALL_STREAMS = ("activities",) + FULL_REFRESH_STREAMS
+SEGMENT_STREAMS = {"segment_metrics": "metrics", "segment_mrr": "mrr"}  # and the stream each is per segment
+# The segments of the tests' config: by country, by plan name (plans of that name in several data
+# sources), by plan external id in several countries, and by a CFL filter.
+SEGMENTS = (
+    {"name": "United States", "geo": ["US"]},
+    {"name": "Gold Monthly", "plans": ["Gold Monthly"]},
+    {"name": "bronze_annual in DE, FR, GB", "plans": ["bronze_annual"], "geo": ["DE", "FR", "GB"]},
+    {"name": "Paid in EUR", "filters": "currency~ANY~'EUR'"},
+)
 
 
 def config(**overrides) -> dict:
-    return {"api_key": API_KEY, "start_date": START_DATE, "interval": "month", **overrides}
+    return {
+        "api_key": API_KEY,
+        "start_date": START_DATE,
+        "interval": "month",
+        "segments": [dict(segment) for segment in SEGMENTS],
+        **overrides,
+    }
 
 
 def catalog(streams, incremental=()) -> dict:
@@ -182,6 +204,22 @@ def expected_records(
         return dataset.customer_count(start.date(), today, intervals[stream])
     if stream == "metrics":
         return dataset.metrics_all(start.date(), today, cfg["interval"])
+    if stream == "mrr":
+        return dataset.metrics_mrr(start.date(), today, cfg["interval"])
+    if stream in SEGMENT_STREAMS:
+        series = {"metrics": dataset.metrics_all, "mrr": dataset.metrics_mrr}[SEGMENT_STREAMS[stream]]
+        return [
+            {**entry, "segment": segment["name"]}
+            for segment in cfg.get("segments") or []
+            for entry in series(start.date(), today, cfg["interval"], segment_customers(dataset, segment))
+        ]
+    if stream in ("invoice_line_items", "invoice_transactions"):
+        nested = stream.removeprefix("invoice_")
+        return [
+            {**item, "invoice_uuid": invoice["uuid"], "customer_uuid": invoice["customer_uuid"]}
+            for invoice in dataset.invoices
+            for item in invoice[nested]
+        ]
     if stream == "account":
         return [dataset.account]
     if stream == "plan_group_plans":
@@ -197,6 +235,12 @@ def expected_records(
             for sub in dataset.customer_subscriptions.get(customer["uuid"], [])
         ]
     return list(getattr(dataset, stream))
+
+
+def segment_customers(dataset, segment: dict) -> frozenset:
+    """The sandbox customers a segment of the config stands for."""
+    filters = parse_cfl(segment["filters"]) if segment.get("filters") else []
+    return dataset.select_customers(segment.get("plans", ()), segment.get("geo", ()), filters)
 
 
 def assert_same_records(got: list, expected: list, stream: str) -> None:

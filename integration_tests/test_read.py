@@ -26,6 +26,9 @@ PRIMARY_KEYS = {
     "customer_subscriptions": ["customer_uuid", "uuid"],
     "customer_count": "date",
     "metrics": "date",
+    "mrr": "date",
+    "segment_metrics": ["segment", "date"],
+    "segment_mrr": ["segment", "date"],
     "customer_daily_count": "date",
     "customer_weekly_count": "date",
     "customer_monthly_count": "date",
@@ -50,6 +53,11 @@ def test_spec_declares_the_config_fields(sandbox):
     assert properties["interval"]["enum"] == ["day", "week", "month", "quarter"]
     assert properties["interval"]["default"] == "month"
     assert "dev.chartmogul.com" in properties["interval"]["description"]
+    segments = properties["segments"]
+    assert "segments" not in spec["connectionSpecification"]["required"]
+    assert segments["items"]["required"] == ["name"]
+    assert set(segments["items"]["properties"]) == {"name", "plans", "geo", "filters"}
+    assert "dev.chartmogul.com/docs/cfl" in segments["description"] and segments["examples"]
     assert spec["documentationUrl"].startswith("https://")
 
 
@@ -124,12 +132,15 @@ def test_requests_page_by_cursor_never_by_page_number(full_read, sandbox):
     assert any("cursor" in r.query for r in customers)
 
 
+INTERVAL_STREAMS = ("customer_count", "metrics", "mrr", "segment_metrics", "segment_mrr")
+
+
 @pytest.mark.parametrize("interval", ["day", "week", "month", "quarter"])
-def test_customer_count_and_metrics_follow_the_interval(sandbox, dataset, interval):
+def test_the_metrics_streams_follow_the_interval(sandbox, dataset, interval):
     cfg = config(interval=interval)
-    run = run_connector("read", sandbox.url, cfg, catalog(["customer_count", "metrics"]))
+    run = run_connector("read", sandbox.url, cfg, catalog(INTERVAL_STREAMS))
     assert run.exit_code == 0, run.stderr
-    for stream in ("customer_count", "metrics"):
+    for stream in INTERVAL_STREAMS:
         assert_same_records(run.records(stream), expected_records(dataset, stream, cfg), stream)
 
 

@@ -16,8 +16,9 @@ import bisect
 import calendar
 import datetime as dt
 import random
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,6 +137,19 @@ DATA_SOURCES = (  # (name, system, billing-system-type, billing-system-url templ
     ("In-house billing", "Custom", "Import API", None, "idle"),
     ("Legacy spreadsheet", "Custom", "Google Sheets", None, "never_imported"),
 )
+# `/v1/metrics/mrr` (§7): each movement key is the sum of one activity type's movements in the period.
+MRR_MOVEMENTS = {
+    "mrr-new-business": "new_biz",
+    "mrr-expansion": "expansion",
+    "mrr-contraction": "contraction",
+    "mrr-churn": "churn",
+    "mrr-reactivation": "reactivation",
+}
+# The CFL filters (https://dev.chartmogul.com/docs/cfl) the sandbox answers, as the customer field each
+# reads, and their operators; anything else is a 400. `region` takes country codes in the doc's example.
+CFL_FIELDS = {"currency": "currency", "region": "country"}
+CFL_OPERATORS = ("ANY", "NONE")
+Condition = tuple[str, str, frozenset[str]]  # (filter, operator, values) of one CFL condition
 EVENT_TYPE_FOR_ACTIVITY = {
     "new_biz": "subscription_start",
     "expansion": "subscription_updated",
@@ -230,7 +244,7 @@ class _MetricsIndex:
     days: list[int]  # UTC day ordinal of each activity, ascending
     customers: list[int]  # prefix sums of +1/-1 paying-customer changes
     mrr: list[int]
-    new_biz_mrr: list[int]
+    movements: dict[str, list[int]]  # prefix sums of each activity type's MRR movements
     new_biz_count: list[int]
     churn_count: list[int]
     net_churn_mrr: list[int]  # sum of every movement except new business
@@ -281,22 +295,45 @@ class Dataset:
 
     # -- metrics (§7) ----------------------------------------------------------------------------
 
-    def _metrics_index(self) -> _MetricsIndex:
-        return self.derived("metrics", self.activities, self._build_metrics_index)
+    def _metrics_index(self, customers: frozenset[str] | None = None) -> _MetricsIndex:
+        if customers is None:
+            return self.derived("metrics", self.activities, lambda: _build_metrics_index(self.activities))
+        return self.derived(
+            "metrics of " + ",".join(sorted(customers)),
+            self.activities,
+            lambda: _build_metrics_index([a for a in self.activities if a["customer-uuid"] in customers]),
+        )
 
-    def _build_metrics_index(self) -> _MetricsIndex:
-        days, sums = [], [[0] for _ in range(6)]
-        customers, mrr, nb_mrr, nb_count, churns, net = sums
-        for activity in self.activities:
-            kind, movement = activity["type"], activity["activity-mrr-movement"]
-            days.append(dt.date.fromisoformat(activity["date"][:10]).toordinal())
-            customers.append(customers[-1] + {"new_biz": 1, "reactivation": 1, "churn": -1}.get(kind, 0))
-            mrr.append(mrr[-1] + movement)
-            nb_mrr.append(nb_mrr[-1] + (movement if kind == "new_biz" else 0))
-            nb_count.append(nb_count[-1] + (kind == "new_biz"))
-            churns.append(churns[-1] + (kind == "churn"))
-            net.append(net[-1] + (movement if kind != "new_biz" else 0))
-        return _MetricsIndex(days, customers, mrr, nb_mrr, nb_count, churns, net)
+    def select_customers(
+        self, plans: Sequence[str] = (), geo: Sequence[str] = (), filters: Sequence[Condition] = ()
+    ) -> frozenset[str] | None:
+        """The customers that a metrics request's `plans`, `geo` and `filters` select together (§7);
+        None when it selects nothing, for the whole account.
+
+        `plans` (names, UUIDs or external ids, case-sensitive) selects the customers who ever had a
+        subscription on one of those plans, and the series covers all their MRR: a simplification
+        that keeps every metric of a segment consistent (customers, MRR and movements add up).
+        """
+        if not (plans or geo or filters):
+            return None
+        chosen = self.customers
+        if geo:
+            chosen = [c for c in chosen if c["country"] in geo]
+        for name, operator, values in filters:
+            chosen = [c for c in chosen if (c[CFL_FIELDS[name]] in values) == (operator == "ANY")]
+        if plans:
+            wanted = {
+                (plan["data_source_uuid"], plan["external_id"])
+                for plan in self.plans
+                if {plan["name"], plan["uuid"], plan["external_id"]} & set(plans)
+            }
+            on_plans = {
+                a["customer-uuid"]
+                for a in self.activities
+                if (a["billing-connector-uuid"], a["plan-external-id"]) in wanted
+            }
+            chosen = [c for c in chosen if c["uuid"] in on_plans]
+        return frozenset(c["uuid"] for c in chosen)
 
     def _periods(self, start: dt.date, end: dt.date, interval: str) -> list[tuple[dt.date, dt.date]]:
         """(end of previous period, end of this period) pairs; a period's flows are (prev, end].
@@ -306,9 +343,11 @@ class Dataset:
         first_prev = _natural_period_start(ends[0], interval, week_start_on) - dt.timedelta(days=1)
         return list(zip([first_prev, *ends[:-1]], ends))
 
-    def customer_count(self, start: dt.date, end: dt.date, interval: str = "day") -> list[Record]:
+    def customer_count(
+        self, start: dt.date, end: dt.date, interval: str = "day", customers: frozenset[str] | None = None
+    ) -> list[Record]:
         """`/v1/metrics/customer-count` entries: paying customers at the end of each period."""
-        index, entries, previous = self._metrics_index(), [], None
+        index, entries, previous = self._metrics_index(customers), [], None
         for _, period_end in self._periods(start, end, interval):
             count = index.at(index.customers, period_end)
             entries.append(
@@ -321,21 +360,24 @@ class Dataset:
             previous = count
         return entries
 
-    def metrics_all(self, start: dt.date, end: dt.date, interval: str = "day") -> list[Record]:
+    def metrics_all(
+        self, start: dt.date, end: dt.date, interval: str = "day", customers: frozenset[str] | None = None
+    ) -> list[Record]:
         """`/v1/metrics/all` entries (§7): money in integer cents, churn rates as float percents.
 
         MRR sums movements of all currencies without conversion (the sandbox has no FX table).
         Churn rates relate the period's flows to the value at the end of the previous period;
         ASP is the annualised average new-business MRR of the period; LTV = ARPA / churn rate.
+        `customers` (from `select_customers`) computes every metric over those customers only.
         """
-        index, entries, previous = self._metrics_index(), [], None
+        index, entries, previous = self._metrics_index(customers), [], None
         for prev_end, period_end in self._periods(start, end, interval):
             customers = index.at(index.customers, period_end)
             mrr = index.at(index.mrr, period_end)
             start_customers = index.at(index.customers, prev_end)
             start_mrr = index.at(index.mrr, prev_end)
             new_count = index.at(index.new_biz_count, period_end) - index.at(index.new_biz_count, prev_end)
-            new_mrr = index.at(index.new_biz_mrr, period_end) - index.at(index.new_biz_mrr, prev_end)
+            new_mrr = index.at(index.movements["new_biz"], period_end) - index.at(index.movements["new_biz"], prev_end)
             churned = index.at(index.churn_count, period_end) - index.at(index.churn_count, prev_end)
             net_movement = index.at(index.net_churn_mrr, period_end) - index.at(index.net_churn_mrr, prev_end)
             arpa = mrr // customers if customers else 0
@@ -357,6 +399,62 @@ class Dataset:
             entries.append(entry)
             previous = values
         return entries
+
+    def metrics_mrr(
+        self, start: dt.date, end: dt.date, interval: str = "day", customers: frozenset[str] | None = None
+    ) -> list[Record]:
+        """`/v1/metrics/mrr` entries (§7): MRR at the end of each period and its movements in the
+        period, each the sum of one activity type's `activity-mrr-movement` (so they add up to the
+        change of MRR from the previous period's end)."""
+        index, entries, previous = self._metrics_index(customers), [], None
+        for prev_end, period_end in self._periods(start, end, interval):
+            mrr = index.at(index.mrr, period_end)
+            entry: Record = {
+                "date": period_end.isoformat(),
+                "mrr": mrr,
+                "percentage-change": 0.0 if previous is None else percentage_change(mrr, previous),
+            }
+            for key, kind in MRR_MOVEMENTS.items():
+                entry[key] = index.at(index.movements[kind], period_end) - index.at(index.movements[kind], prev_end)
+            entries.append(entry)
+            previous = mrr
+        return entries
+
+
+def parse_cfl(text: str) -> list[Condition]:
+    """The conditions of a CFL `filters` string that the sandbox supports; ValueError says what it does not."""
+    conditions = []
+    for condition in text.split("~AND~"):
+        parts = condition.split("~", 2)
+        if len(parts) != 3:
+            raise ValueError(f"Invalid filter condition '{condition}', expected filter~OPERATOR~value")
+        name, operator, raw = parts
+        if name not in CFL_FIELDS:
+            raise ValueError(f"Unsupported filter '{name}'")
+        if operator not in CFL_OPERATORS:
+            raise ValueError(f"Unsupported operator '{operator}' for filter '{name}'")
+        values = raw.split(",")
+        if not all(re.fullmatch(r"'[^']*'", value) for value in values):
+            raise ValueError(f"Invalid value {raw} for filter '{name}': quote each value in single quotes")
+        conditions.append((name, operator, frozenset(value[1:-1] for value in values)))
+    return conditions
+
+
+def _build_metrics_index(activities: list[Record]) -> _MetricsIndex:
+    days, sums = [], [[0] for _ in range(5)]
+    customers, mrr, nb_count, churns, net = sums
+    movements: dict[str, list[int]] = {kind: [0] for kind in ACTIVITY_TYPES}
+    for activity in activities:
+        kind, movement = activity["type"], activity["activity-mrr-movement"]
+        days.append(dt.date.fromisoformat(activity["date"][:10]).toordinal())
+        customers.append(customers[-1] + {"new_biz": 1, "reactivation": 1, "churn": -1}.get(kind, 0))
+        mrr.append(mrr[-1] + movement)
+        for other, series in movements.items():
+            series.append(series[-1] + (movement if other == kind else 0))
+        nb_count.append(nb_count[-1] + (kind == "new_biz"))
+        churns.append(churns[-1] + (kind == "churn"))
+        net.append(net[-1] + (movement if kind != "new_biz" else 0))
+    return _MetricsIndex(days, customers, mrr, movements, nb_count, churns, net)
 
 
 def _natural_period_start(period_end: dt.date, interval: str, week_start_on: str) -> dt.date:

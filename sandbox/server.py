@@ -28,7 +28,16 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from .data import ACTIVITY_TYPES, INTERVALS, Dataset, Record, build_dataset, percentage_change, utc_stamp
+from .data import (
+    ACTIVITY_TYPES,
+    INTERVALS,
+    Dataset,
+    Record,
+    build_dataset,
+    parse_cfl,
+    percentage_change,
+    utc_stamp,
+)
 from .faults import HTML_ERROR_PAGE, Faults, FaultState, echo_message, gzip_bomb
 
 DEFAULT_API_KEY = "sandbox-api-key-0123456789abcdef"
@@ -549,8 +558,21 @@ def _summary_pair(entries: list[Record], key: str) -> tuple[Any, Any]:
     return entries[-1][key], entries[-2][key] if len(entries) > 1 else entries[-1][key]
 
 
+def _metric_customers(ds: Dataset, query: dict[str, str]) -> frozenset[str] | None:
+    """The customers that `plans`, `geo` and `filters` select (§7; comma-separated lists), or None."""
+
+    def listed(name: str) -> list[str]:
+        return [value for value in query.get(name, "").split(",") if value]
+
+    try:
+        filters = parse_cfl(query["filters"]) if query.get("filters") else []
+    except ValueError as error:
+        raise bad_request(str(error), "filters") from None
+    return ds.select_customers(listed("plans"), listed("geo"), filters)
+
+
 def serve_customer_count(ds: Dataset, match: re.Match, query: dict[str, str]) -> tuple[int, str, Any]:
-    entries = ds.customer_count(*_metric_range(query))
+    entries = ds.customer_count(*_metric_range(query), _metric_customers(ds, query))
     current, previous = _summary_pair(entries, "customers")
     summary = {"current": current, "previous": previous, "percentage-change": percentage_change(current, previous)}
     return 200, JSON, {"entries": entries, "summary": summary}
@@ -560,13 +582,20 @@ ALL_METRICS = ("mrr", "arr", "customer-churn-rate", "mrr-churn-rate", "ltv", "cu
 
 
 def serve_metrics_all(ds: Dataset, match: re.Match, query: dict[str, str]) -> tuple[int, str, Any]:
-    entries = ds.metrics_all(*_metric_range(query))
+    entries = ds.metrics_all(*_metric_range(query), _metric_customers(ds, query))
     summary: dict[str, Any] = {}
     for metric in ALL_METRICS:
         current, previous = _summary_pair(entries, metric)
         summary[f"current-{metric}"] = current
         summary[f"previous-{metric}"] = previous
         summary[f"{metric}-percentage-change"] = percentage_change(current, previous)
+    return 200, JSON, {"entries": entries, "summary": summary}
+
+
+def serve_metrics_mrr(ds: Dataset, match: re.Match, query: dict[str, str]) -> tuple[int, str, Any]:
+    entries = ds.metrics_mrr(*_metric_range(query), _metric_customers(ds, query))
+    current, previous = _summary_pair(entries, "mrr")
+    summary = {"current": current, "previous": previous, "percentage-change": percentage_change(current, previous)}
     return 200, JSON, {"entries": entries, "summary": summary}
 
 
@@ -630,6 +659,7 @@ ROUTES: list[tuple[re.Pattern, Callable]] = [
     (re.compile(r"/v1/activities"), serve_activities),
     (re.compile(r"/v1/metrics/customer-count"), serve_customer_count),
     (re.compile(r"/v1/metrics/all"), serve_metrics_all),
+    (re.compile(r"/v1/metrics/mrr"), serve_metrics_mrr),
     *((re.compile(pattern), _listing_route(listing)) for pattern, listing in LISTINGS.items()),
 ]
 

@@ -5,6 +5,8 @@
 * `PageChains`: what each chain of pages was handed so far, to end loops with an error.
 * `UnpagedStream`, `ObjectStream`: a list or a single object in one answer.
 * `MetricsStream`: /v1/metrics/* time series for a date range and interval (§7).
+* `PerSegment`: a metrics stream read once per configured segment (plans, countries, CFL).
+* `NestedStream`: the items of a list nested in each record of a cursor-paged list.
 * `FanOutStream`: one request chain per parent record, read in parallel.
 
 A stream in `streams.py` is a declaration on top of one of these.
@@ -28,7 +30,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from . import parallel, transport
 from .config import Settings
-from .errors import ChartmogulErrorHandler, skipped
+from .errors import ChartmogulErrorHandler, SegmentErrorHandler, skipped
 from .transport import describe_request, json_body
 
 PAGE_SIZE = 200  # the API's maximum; larger values are clamped to it (§4.1)
@@ -219,7 +221,7 @@ class CursorStream(ChartmogulStream, ABC):
 class MetricsStream(ChartmogulStream, ABC):
     """A metrics time series from the start date to today (UTC), one entry per period (§7)."""
 
-    primary_key = "date"
+    primary_key: str | list[str] | None = "date"
     interval: str | None = None  # None: the configured interval
 
     def request_params(self, stream_state=None, stream_slice=None, next_page_token=None) -> MutableMapping[str, Any]:
@@ -229,6 +231,63 @@ class MetricsStream(ChartmogulStream, ABC):
             "end-date": datetime.now(timezone.utc).date().isoformat(),
             "interval": self.interval or self.settings.interval,
         }
+
+
+class PerSegment(MetricsStream, ABC):
+    """A metrics series once per segment of the config, each record tagged with its `segment`.
+
+    Put before a metrics stream (`class SegmentMrr(PerSegment, Mrr)`): one request per segment,
+    with the segment's `plans`, `geo` and `filters` (§7). Not resumable: the CDK 7 reads back no
+    state of a stream of several slices (`Stream.is_resumable`), and a sync that dies redoes at
+    most one request per segment.
+    """
+
+    primary_key = ["segment", "date"]
+    has_multiple_slices = True  # also with no segment: then the CDK reads no slice at all
+
+    def __init__(self, settings: Settings):
+        super().__init__(settings)
+        self.cursor = None  # the CDK's per-segment states would claim a resumability it does not honour
+
+    def stream_slices(self, **kwargs) -> Iterable[StreamSlice]:
+        if not self.settings.segments:
+            self.logger.info(
+                f"{self.name}: no segments in the config, so nothing to read. Add segments (the 'segments' "
+                "setting) to sync metrics per plan, country or filter."
+            )
+        return [StreamSlice(partition={"segment": segment.name}, cursor_slice={}) for segment in self.settings.segments]
+
+    def request_params(self, stream_state=None, stream_slice=None, next_page_token=None) -> MutableMapping[str, Any]:
+        params = super().request_params(stream_state, stream_slice, next_page_token)
+        return {**params, **self.settings.segment(stream_slice["segment"]).params()}
+
+    def parse_response(self, response: requests.Response, stream_slice=None, **kwargs) -> Iterable[Mapping[str, Any]]:
+        return [{**record, "segment": stream_slice["segment"]} for record in super().parse_response(response, **kwargs)]
+
+    def get_error_handler(self) -> ChartmogulErrorHandler:
+        return SegmentErrorHandler(self.settings.segments)
+
+
+class NestedStream(CursorStream, ABC):
+    """Each item of the list `nested` in every record of a cursor-paged list, as a record of its own.
+
+    Put before the stream of the list (`class InvoiceLineItems(NestedStream, Invoices)`): the same
+    requests and pages, and the same resumable full refresh, one state per page. Each item gains
+    fields of the record that holds it: `parent_fields` maps the parent's field to the item's key.
+    """
+
+    nested: str
+    parent_fields: Mapping[str, str]
+
+    def records_of(self, response: requests.Response) -> list:
+        items = []
+        for parent in super().records_of(response):
+            nested = parent.get(self.nested)
+            if not isinstance(nested, list):
+                raise unexpected_answer(response, f"a record ({parent.get('uuid')}) without a '{self.nested}' list")
+            tags = {key: parent.get(field) for field, key in self.parent_fields.items()}
+            items += [{**item, **tags} for item in nested]
+        return items
 
 
 class FanOutStream(CursorStream, ABC):

@@ -6,6 +6,7 @@ check against the spec is switched off in the source: its jsonschema messages na
 regular expression, not a fix.
 """
 
+import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -32,10 +33,31 @@ DEFAULT_INTERVAL = "month"
 DEFAULT_LOOKBACK_DAYS = 3
 MAX_LOOKBACK_DAYS = 365
 START_DATE_PATTERN = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z$")
+CFL_HELP = "https://dev.chartmogul.com/docs/cfl"
+SEGMENT_KEYS = ("name", "plans", "geo", "filters")
+SEGMENT_EXAMPLE = '{"name": "Europe", "geo": ["DE", "FR", "GB"]}'
+COUNTRY_CODE = re.compile(r"^[A-Za-z]{2}$")
+# A CFL condition is filter~OPERATOR~value (dev.chartmogul.com/docs/cfl); operators are upper case.
+CFL_OPERATOR = re.compile(r"^[A-Z][A-Z_]*$")
 API_KEYS_HELP = (
     "Create one in ChartMogul under Profile > API keys "
     "(https://help.chartmogul.com/hc/en-us/articles/4407796325906); a read-only key is enough."
 )
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A part of the account the metrics API computes on its own: some plans, countries or a CFL filter."""
+
+    name: str
+    plans: tuple[str, ...] = ()
+    geo: tuple[str, ...] = ()
+    filters: str | None = None
+
+    def params(self) -> dict[str, str]:
+        """The metrics API's parameters for this segment: `plans` and `geo` as comma-separated lists."""
+        params = {"plans": ",".join(self.plans), "geo": ",".join(self.geo), "filters": self.filters or ""}
+        return {key: value for key, value in params.items() if value}
 
 
 @dataclass(frozen=True)
@@ -46,10 +68,14 @@ class Settings:
     lookback_days: int
     base_url: str
     requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
+    segments: tuple[Segment, ...] = ()
 
     @property
     def start_day(self) -> date:
         return self.start_date.date()
+
+    def segment(self, name: str) -> Segment:
+        return next(segment for segment in self.segments if segment.name == name)
 
 
 def config_error(message: str) -> AirbyteTracedException:
@@ -66,6 +92,7 @@ def parse_config(config: Mapping[str, Any], now: datetime | None = None) -> Sett
         lookback_days=_lookback_days(config.get("lookback_window_days", DEFAULT_LOOKBACK_DAYS)),
         base_url=base_url(),
         requests_per_second=requests_per_second(),
+        segments=_segments(config.get("segments")),
     )
 
 
@@ -135,4 +162,105 @@ def _lookback_days(value: Any) -> int:
             f"The 'lookback_window_days' field is {value!r}; it must be a whole number of days "
             f"from 0 to {MAX_LOOKBACK_DAYS} (default {DEFAULT_LOOKBACK_DAYS})."
         )
+    return value
+
+
+def _segments(value: Any) -> tuple[Segment, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise config_error(
+            f"The 'segments' field is {value!r}, which is not a list. Give a list of segments, each an object "
+            f"with a 'name' and at least one of 'plans', 'geo' or 'filters', for example [{SEGMENT_EXAMPLE}]."
+        )
+    segments: list[Segment] = []
+    for position, raw in enumerate(value, 1):
+        segment = _segment(position, raw)
+        for earlier, other in enumerate(segments, 1):
+            if other.name == segment.name:
+                raise config_error(
+                    f"Segments {earlier} and {position} of 'segments' are both named {segment.name!r}. Give each "
+                    "segment a name of its own: the name is the 'segment' column that tells their records apart."
+                )
+        segments.append(segment)
+    return tuple(segments)
+
+
+def _segment(position: int, raw: Any) -> Segment:
+    where = f"Segment {position} of 'segments'"
+    if not isinstance(raw, dict):
+        raise config_error(
+            f"{where} is {raw!r}, which is not an object. Write each segment as an object with a 'name' and at "
+            f"least one of 'plans', 'geo' or 'filters', for example {SEGMENT_EXAMPLE}."
+        )
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise config_error(
+            f"{where} has no name ('name' is {name!r}). Give it a short, non-empty name such as 'Europe': "
+            "its records carry it in their 'segment' column."
+        )
+    if name != name.strip():
+        raise config_error(f"{where} has spaces around its name {name!r}. Write the name without them.")
+    where = f"Segment {position} ({name!r}) of 'segments'"
+    unknown = [key for key in raw if key not in SEGMENT_KEYS]
+    if unknown:
+        close = difflib.get_close_matches(str(unknown[0]), SEGMENT_KEYS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise config_error(
+            f"{where} has an unknown key {unknown[0]!r}{hint}. A segment takes only 'name', 'plans', 'geo' and "
+            "'filters'; remove the key or rename it."
+        )
+    plans = _strings(where, "plans", raw.get("plans"), "plan names, UUIDs or external ids", '["Gold Monthly"]')
+    for plan in plans:
+        if "," in plan:
+            raise config_error(
+                f"{where} has the plan {plan!r}, which contains a comma: ChartMogul reads 'plans' as one "
+                "comma-separated list. Give that plan by its UUID or external id instead."
+            )
+    geo = _strings(where, "geo", raw.get("geo"), "country codes", '["US", "GB"]')
+    for code in geo:
+        # Two letters, not a fixed list of countries: billing systems also use codes that ISO reserves
+        # for user assignment (XK for Kosovo), and ChartMogul takes what the billing system sent.
+        if not COUNTRY_CODE.match(code):
+            raise config_error(
+                f"{where} has {code!r} in 'geo', which is not a two-letter country code. Use ISO 3166-1 "
+                'alpha-2 codes, for example ["US", "GB", "DE"].'
+            )
+    filters = _filters(where, raw.get("filters"))
+    if not (plans or geo or filters):
+        raise config_error(
+            f"{where} has nothing to filter by, so its metrics would be the whole account's. Give it at least "
+            "one of 'plans' (plan names, UUIDs or external ids), 'geo' (country codes such as 'US') or "
+            f"'filters' (a ChartMogul Filter Language string, {CFL_HELP})."
+        )
+    return Segment(name=name, plans=plans, geo=tuple(code.upper() for code in geo), filters=filters)
+
+
+def _strings(where: str, key: str, value: Any, what: str, example: str) -> tuple[str, ...]:
+    """A list of non-empty strings; missing or empty is none (the spec's form may send [])."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+        raise config_error(
+            f"{where} has '{key}' = {value!r}, which is not a list of {what}. Write it as a list of "
+            f"non-empty strings, for example {example}."
+        )
+    return tuple(value)
+
+
+def _filters(where: str, value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    example = f"for example currency~ANY~'USD','EUR' ({CFL_HELP})"
+    if not isinstance(value, str):
+        raise config_error(f"{where} has 'filters' = {value!r}, which is not a string. Give a CFL string, {example}.")
+    # Only the shape is checked: which filters and values exist is the API's to say (it answers 400).
+    for condition in value.split("~AND~"):
+        parts = condition.split("~", 2)
+        if len(parts) < 3 or not all(part.strip() for part in parts) or not CFL_OPERATOR.match(parts[1]):
+            raise config_error(
+                f"{where} has 'filters' = {value!r}, which is not ChartMogul Filter Language: {condition!r} "
+                f"is not filter~OPERATOR~value. Join conditions of that form with ~AND~, {example}. A report "
+                "filtered in ChartMogul shows its CFL in the address bar, as the 'filters' parameter."
+            )
     return value

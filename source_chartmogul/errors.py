@@ -6,12 +6,15 @@ quotes ChartMogul's own words and says what to do. Whatever a server sent is quo
 `transport.quote`: the API key masked first, then cut.
 """
 
+from collections.abc import Sequence
+from urllib.parse import parse_qsl, urlsplit
+
 import orjson
 import requests
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.error_handlers import ErrorHandler, ErrorResolution, ResponseAction
 
-from .config import API_KEYS_HELP
+from .config import API_KEYS_HELP, Segment
 from .transport import AnswerTooLarge, RetriesExhausted, describe_request, quote
 
 SUCCESS = ErrorResolution(response_action=ResponseAction.SUCCESS)
@@ -125,3 +128,46 @@ class ChartmogulErrorHandler(ErrorHandler):
         ):
             return ErrorResolution(response_action=ResponseAction.IGNORE, error_message=skipped(response_or_error))
         return resolve(response_or_error)
+
+
+SEGMENT_FIXES = {
+    "plans": "Give plan names exactly as ChartMogul shows them (case-sensitive), or plan UUIDs or external ids.",
+    "geo": "Give two-letter ISO 3166-1 country codes such as US, GB, DE.",
+    "filters": (
+        "Check it against https://dev.chartmogul.com/docs/cfl, or copy the 'filters' parameter from the "
+        "address bar of a ChartMogul report filtered the same way."
+    ),
+}
+
+
+class SegmentErrorHandler(ChartmogulErrorHandler):
+    """A metrics request of a segment that ChartMogul rejects for one of the segment's own parameters
+    (`plans`, `geo`, `filters`) is a mistake in the config: a config_error naming the segment."""
+
+    def __init__(self, segments: Sequence[Segment]):
+        super().__init__()
+        self._segments = segments
+
+    def interpret_response(self, response_or_error=None) -> ErrorResolution:
+        resolution = super().interpret_response(response_or_error)
+        if not isinstance(response_or_error, requests.Response) or response_or_error.status_code not in (400, 422):
+            return resolution
+        param = _rejected_param(response_or_error)
+        if param not in SEGMENT_FIXES:
+            return resolution
+        sent = dict(parse_qsl(urlsplit(response_or_error.request.url or "").query))
+        names = [repr(s.name) for s in self._segments if s.params().get(param) == sent.get(param)]
+        which = f"segment {names[0]}" if len(names) == 1 else f"segments {', '.join(names)}" if names else "a segment"
+        return _fail(
+            FailureType.config_error,
+            f"ChartMogul rejected the '{param}' of {which} in 'segments' (HTTP "
+            f"{response_or_error.status_code}: {api_message(response_or_error)}). {SEGMENT_FIXES[param]}",
+        )
+
+
+def _rejected_param(response: requests.Response) -> str | None:
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None
+    return body.get("param") if isinstance(body, dict) else None

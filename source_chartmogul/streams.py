@@ -4,7 +4,7 @@ References: https://dev.chartmogul.com/reference and ../shared/docs/chartmogul-a
 """
 
 from .activities import Activities
-from .base import CursorStream, FanOutStream, MetricsStream, ObjectStream, UnpagedStream
+from .base import CursorStream, FanOutStream, MetricsStream, NestedStream, ObjectStream, PerSegment, UnpagedStream
 
 
 class Customers(CursorStream):
@@ -46,6 +46,22 @@ class Metrics(MetricsStream):
 
     def path(self, **kwargs) -> str:
         return "metrics/all"
+
+
+class Mrr(MetricsStream):
+    """GET /v1/metrics/mrr (§7): MRR per period and where it came from, in integer cents: new
+    business, expansion, reactivation; contraction and churn (negative)."""
+
+    def path(self, **kwargs) -> str:
+        return "metrics/mrr"
+
+
+class SegmentMetrics(PerSegment, Metrics):
+    """`metrics` for each segment of the config."""
+
+
+class SegmentMrr(PerSegment, Mrr):
+    """`mrr` for each segment of the config."""
 
 
 class Account(ObjectStream):
@@ -104,6 +120,20 @@ class Invoices(CursorStream):
 
     def path(self, **kwargs) -> str:
         return "invoices"
+
+
+class InvoiceLineItems(NestedStream, Invoices):
+    """Every line item of every invoice (§5.9), one record each, with its invoice's uuid and customer."""
+
+    nested = "line_items"
+    parent_fields = {"uuid": "invoice_uuid", "customer_uuid": "customer_uuid"}
+
+
+class InvoiceTransactions(NestedStream, Invoices):
+    """Every payment and refund of every invoice (§5.9), one record each, with its invoice's uuid and customer."""
+
+    nested = "transactions"
+    parent_fields = {"uuid": "invoice_uuid", "customer_uuid": "customer_uuid"}
 
 
 class SubscriptionEvents(CursorStream):
@@ -169,6 +199,9 @@ ALL_STREAMS = (
     Activities,
     CustomerCount,
     Metrics,
+    Mrr,
+    SegmentMetrics,
+    SegmentMrr,
     CustomerDailyCount,
     CustomerWeeklyCount,
     CustomerMonthlyCount,
@@ -179,6 +212,8 @@ ALL_STREAMS = (
     PlanGroups,
     PlanGroupPlans,
     Invoices,
+    InvoiceLineItems,
+    InvoiceTransactions,
     SubscriptionEvents,
     CustomerSubscriptions,
     Contacts,

@@ -15,6 +15,12 @@ from source_chartmogul.config import DEFAULT_REQUESTS_PER_SECOND
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".demo"
 API_KEY = "sandbox-api-key-0123456789abcdef"
+# Segments read by segment_metrics and segment_mrr: one by country, one by plans in some countries.
+SEGMENTS = [
+    {"name": "United States", "geo": ["US"]},
+    {"name": "Gold plans in Europe", "plans": ["Gold Monthly", "Gold Annual"], "geo": ["DE", "FR", "GB"]},
+]
+MOVEMENTS = ("mrr-new-business", "mrr-expansion", "mrr-reactivation", "mrr-contraction", "mrr-churn")
 
 
 def start_sandbox() -> tuple[subprocess.Popen, str]:
@@ -51,7 +57,7 @@ def connector(command: str, base_url: str, *args: str):
 
 def main() -> None:
     WORK.mkdir(exist_ok=True)
-    config = {"api_key": API_KEY, "start_date": "2017-01-25T00:00:00Z", "interval": "month"}
+    config = {"api_key": API_KEY, "start_date": "2017-01-25T00:00:00Z", "interval": "month", "segments": SEGMENTS}
     config_path = WORK / "config.json"
     config_path.write_text(json.dumps(config, indent=2))
     sandbox, base_url = start_sandbox()
@@ -94,12 +100,17 @@ def main() -> None:
 
 def read_summary(messages) -> None:
     counts, started, finished, states = {}, {}, {}, {}
+    latest: dict = {}  # the last two entries of mrr, and of segment_mrr per segment
     total = 0.0
     for at, message in messages:
         total = at
         if message["type"] == "RECORD":
             name = message["record"]["stream"]
             counts[name] = counts.get(name, 0) + 1
+            if name in ("mrr", "segment_mrr"):
+                data = message["record"]["data"]
+                name = data.get("segment", "whole account")
+                latest[name] = [*latest.get(name, [])[-1:], data]
         elif message["type"] == "STATE":
             states[message["state"]["stream"]["stream_descriptor"]["name"]] = message["state"]["stream"]["stream_state"]
         elif message["type"] == "TRACE" and message["trace"]["type"] == "STREAM_STATUS":
@@ -119,6 +130,21 @@ def read_summary(messages) -> None:
         print(f"  {name:<26}{counts.get(name, 0):>9}{at - started.get(name, 0):>9.2f}  {status}")
     if "activities" in states:
         print(f"\n  activities state for the next incremental sync: {json.dumps(states['activities'])}")
+    if latest:
+        print_mrr_movements(latest)
+
+
+def print_mrr_movements(latest: dict) -> None:
+    """Where the last whole month's MRR came from, for the account (mrr) and each segment (segment_mrr).
+
+    The last entry is the month so far (the series ends today): the one before it is whole.
+    """
+    whole = {name: entries[0] for name, entries in latest.items()}
+    date = next(iter(whole.values()))["date"]
+    print(f"\n  MRR movements of the period ending {date}, in the account's currency (streams mrr and segment_mrr):")
+    print(f"  {'':<24}{'MRR':>12}" + "".join(f"{key.removeprefix('mrr-'):>14}" for key in MOVEMENTS))
+    for name, entry in whole.items():
+        print(f"  {name:<24}{entry['mrr'] / 100:>12,.0f}" + "".join(f"{entry[key] / 100:>14,.0f}" for key in MOVEMENTS))
 
 
 if __name__ == "__main__":

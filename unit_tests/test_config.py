@@ -6,13 +6,15 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+import yaml
 from airbyte_cdk.models import FailureType, Status, Type
 from airbyte_cdk.test import entrypoint_wrapper
 from airbyte_cdk.test.entrypoint_wrapper import _run_command, discover, make_file, read
 from airbyte_cdk.test.models.scenario import ExpectedOutcome
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from jsonschema import Draft7Validator
 
-from source_chartmogul.config import DEFAULT_BASE_URL, Settings, parse_config
+from source_chartmogul.config import DEFAULT_BASE_URL, Segment, Settings, parse_config
 from source_chartmogul.run import Entrypoint
 from source_chartmogul.source import SourceChartmogul
 from unit_tests.conftest import API_KEY, BASE_URL, CONFIG, catalog
@@ -64,8 +66,89 @@ BAD_CONFIGS = [
     ("lookback_bool", "lookback_window_days", True, ["0 to 365"], True),
     ("lookback_str", "lookback_window_days", "3", ["0 to 365"], True),
     ("lookback_float", "lookback_window_days", 2.5, ["0 to 365"], True),
+    # segments: the message names the segment (number and name) and says what to write instead
+    ("segments_not_a_list", "segments", {"name": "US", "geo": ["US"]}, ["not a list", "'name'", "'geo'"], True),
+    ("segment_not_an_object", "segments", ["US"], ["Segment 1", "not an object", "'name'"], True),
+    ("segment_without_name", "segments", [{"geo": ["US"]}], ["Segment 1", "no name", "'segment' column"], True),
+    ("segment_empty_name", "segments", [{"name": " ", "geo": ["US"]}], ["Segment 1", "no name"], False),
+    ("segment_name_padded", "segments", [{"name": "US ", "geo": ["US"]}], ["Segment 1", "spaces around"], False),
+    (
+        "segment_names_twice",
+        "segments",
+        [{"name": "EU", "geo": ["DE"]}, {"name": "US", "geo": ["US"]}, {"name": "EU", "geo": ["FR"]}],
+        ["Segments 1 and 3", "'EU'", "a name of its own"],
+        False,
+    ),
+    (
+        "segment_without_filter",
+        "segments",
+        [{"name": "All", "plans": [], "filters": ""}],
+        ["Segment 1 ('All')", "nothing to filter by", "'plans'", "'geo'", "'filters'", "dev.chartmogul.com/docs/cfl"],
+        False,
+    ),
+    (
+        "segment_geo_a_string",
+        "segments",
+        [{"name": "US", "geo": "US"}],
+        ["('US')", "'geo'", "not a list", '["US", "GB"]'],
+        True,
+    ),
+    (
+        "segment_geo_numbers",
+        "segments",
+        [{"name": "US", "geo": [1]}],
+        ["('US')", "'geo'", "list of country codes"],
+        True,
+    ),
+    (
+        "segment_geo_not_two_letters",
+        "segments",
+        [{"name": "US", "geo": ["USA"]}],
+        ["'USA'", "two-letter", "ISO 3166-1"],
+        True,
+    ),
+    (
+        "segment_plans_a_string",
+        "segments",
+        [{"name": "Gold", "plans": "Gold Monthly"}],
+        ["('Gold')", "'plans'", "plan names, UUIDs or external ids", '["Gold Monthly"]'],
+        True,
+    ),
+    ("segment_plans_empty_name", "segments", [{"name": "Gold", "plans": [""]}], ["('Gold')", "'plans'"], True),
+    (
+        "segment_plan_with_comma",
+        "segments",
+        [{"name": "Gold", "plans": ["Gold, yearly"]}],
+        ["('Gold')", "comma", "UUID or external id"],
+        False,
+    ),
+    (
+        "segment_unknown_key",
+        "segments",
+        [{"name": "US", "geos": ["US"]}],
+        ["('US')", "'geos'", "did you mean 'geo'"],
+        True,
+    ),
+    (
+        "segment_filters_not_a_string",
+        "segments",
+        [{"name": "EUR", "filters": ["currency~ANY~'EUR'"]}],
+        ["('EUR')", "not a string"],
+        True,
+    ),
+    (
+        "segment_filters_not_cfl",
+        "segments",
+        [{"name": "EUR", "filters": "currency = EUR"}],
+        ["('EUR')", "not ChartMogul Filter Language", "filter~OPERATOR~value", "~AND~", "dev.chartmogul.com/docs/cfl"],
+        False,
+    ),
 ]
 BAD_IDS = [case[0] for case in BAD_CONFIGS]
+SPEC = yaml.safe_load((Path(__file__).parent.parent / "source_chartmogul" / "spec.yaml").read_text())[
+    "connectionSpecification"
+]
+SPEC_VALIDATOR = Draft7Validator(SPEC)
 
 
 def expected_error(config) -> AirbyteTracedException:
@@ -82,6 +165,47 @@ def test_bad_field_is_a_config_error_naming_field_and_fix(case_id, field, value,
     assert f"'{field}'" in error.message
     for word in words:
         assert word in error.message, (word, error.message)
+
+
+def test_segments_parse_to_the_metrics_api_s_parameters():
+    segments = [
+        {"name": "Europe", "geo": ["de", "FR"], "plans": []},
+        {"name": "Gold", "plans": ["Gold Monthly", "pl_0b1c", "gold_annual"], "filters": "  "},
+        {"name": "EUR big", "filters": "currency~ANY~'EUR'~AND~mrr~GT~150", "geo": None},
+    ]
+
+    parsed = parse_config({**CONFIG, "segments": segments}, now=NOW).segments
+
+    assert parsed == (
+        Segment(name="Europe", geo=("DE", "FR")),  # country codes are upper case (ISO 3166-1)
+        Segment(name="Gold", plans=("Gold Monthly", "pl_0b1c", "gold_annual")),
+        Segment(name="EUR big", filters="currency~ANY~'EUR'~AND~mrr~GT~150"),
+    )
+    assert [segment.params() for segment in parsed] == [
+        {"geo": "DE,FR"},
+        {"plans": "Gold Monthly,pl_0b1c,gold_annual"},
+        {"filters": "currency~ANY~'EUR'~AND~mrr~GT~150"},
+    ]
+
+
+@pytest.mark.parametrize("value", [MISSING, None, []])
+def test_no_segments_is_none(value):
+    assert parse_config(with_field("segments", value), now=NOW).segments == ()
+
+
+def test_the_spec_s_segments_example_is_a_good_config():
+    (example,) = SPEC["properties"]["segments"]["examples"]
+    assert list(SPEC_VALIDATOR.iter_errors({**CONFIG, "segments": example})) == []
+    assert [segment.name for segment in parse_config({**CONFIG, "segments": example}, now=NOW).segments] == [
+        segment["name"] for segment in example
+    ]
+
+
+@pytest.mark.parametrize("case_id,field,value,_words,spec_rejects", BAD_CONFIGS, ids=BAD_IDS)
+def test_the_spec_s_form_rejects_what_the_table_says(case_id, field, value, _words, spec_rejects):
+    """The spec drives Airbyte's form: it should refuse what it can express, and no good config."""
+    assert bool(list(SPEC_VALIDATOR.iter_errors(with_field(field, value)))) is spec_rejects
+    assert list(SPEC_VALIDATOR.iter_errors(CONFIG)) == []
 
 
 def test_bad_api_key_message_never_quotes_the_key():

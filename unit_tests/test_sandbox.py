@@ -375,9 +375,128 @@ def test_metrics_all_has_every_key(sandbox, session):
     ],
 )
 def test_metrics_reject_bad_parameters(sandbox, session, params, param):
-    for path in ("/v1/metrics/customer-count", "/v1/metrics/all"):
+    for path in METRICS_PATHS:
         response = get(session, sandbox, path, **params)
         assert response.status_code == 400 and response.json()["param"] == param
+
+
+# --- MRR movements and segments (§7: plans, geo, filters) ------------------------------------------
+
+METRICS_PATHS = ("/v1/metrics/customer-count", "/v1/metrics/all", "/v1/metrics/mrr")
+MOVEMENTS = {
+    "mrr-new-business": "new_biz",
+    "mrr-expansion": "expansion",
+    "mrr-contraction": "contraction",
+    "mrr-churn": "churn",
+    "mrr-reactivation": "reactivation",
+}
+RANGE = {"start-date": "2021-01-01", "end-date": "2024-12-31", "interval": "quarter"}
+
+
+def metric_entries(session, sandbox, path, **params):
+    response = get(session, sandbox, path, **RANGE, **params)
+    assert response.status_code == 200, response.text
+    return response.json()["entries"]
+
+
+def activity_day(activity) -> dt.date:
+    return dt.date.fromisoformat(activity["date"][:10])
+
+
+def mrr_from_activities(dataset, entries, customers=None) -> list[int]:
+    """MRR at each entry's date, summed straight from the activities (of `customers` only)."""
+    return [
+        sum(
+            a["activity-mrr-movement"]
+            for a in dataset.activities
+            if activity_day(a) <= dt.date.fromisoformat(entry["date"])
+            and (customers is None or a["customer-uuid"] in customers)
+        )
+        for entry in entries
+    ]
+
+
+def test_mrr_movements_are_each_type_s_activities_of_the_period_and_add_up(sandbox, session, dataset):
+    body = get(session, sandbox, "/v1/metrics/mrr", **RANGE).json()
+    entries = body["entries"]
+    assert [e["date"][5:] for e in entries[:4]] == ["03-31", "06-30", "09-30", "12-31"]
+    assert set(body["summary"]) == {"current", "previous", "percentage-change"}
+    assert [e["mrr"] for e in entries] == mrr_from_activities(dataset, entries)
+    for previous, entry in zip(entries, entries[1:]):
+        start, end = dt.date.fromisoformat(previous["date"]), dt.date.fromisoformat(entry["date"])
+        for key, kind in MOVEMENTS.items():
+            moved = [a for a in dataset.activities if a["type"] == kind and start < activity_day(a) <= end]
+            assert entry[key] == sum(a["activity-mrr-movement"] for a in moved), (entry["date"], key)
+        assert entry["mrr"] - previous["mrr"] == sum(entry[key] for key in MOVEMENTS)
+        assert entry["mrr-contraction"] <= 0 and entry["mrr-churn"] <= 0 < entry["mrr-expansion"]
+    assert all(entry[key] for entry in entries for key in ("mrr-new-business", "mrr-churn"))
+
+
+def test_geo_computes_every_metric_over_the_customers_of_those_countries(sandbox, session, dataset):
+    us = {c["uuid"] for c in dataset.customers if c["country"] == "US"}
+    entries = metric_entries(session, sandbox, "/v1/metrics/mrr", geo="US")
+    assert [e["mrr"] for e in entries] == mrr_from_activities(dataset, entries, us)
+    whole = metric_entries(session, sandbox, "/v1/metrics/mrr")
+    assert 0 < entries[-1]["mrr"] < whole[-1]["mrr"]
+    for path, key in (("/v1/metrics/customer-count", "customers"), ("/v1/metrics/all", "mrr")):
+        both = metric_entries(session, sandbox, path, geo="US,DE")
+        apart = [metric_entries(session, sandbox, path, geo=code) for code in ("US", "DE")]
+        assert [e[key] for e in both] == [a[key] + b[key] for a, b in zip(*apart)], path
+
+
+def test_plans_select_by_name_uuid_or_external_id_case_sensitively(sandbox, session, dataset):
+    plan = next(p for p in dataset.plans if p["external_id"] == "gold_monthly")
+    on_plan = {
+        a["customer-uuid"]
+        for a in dataset.activities
+        if (a["billing-connector-uuid"], a["plan-external-id"]) == (plan["data_source_uuid"], "gold_monthly")
+    }
+    by_uuid = metric_entries(session, sandbox, "/v1/metrics/mrr", plans=plan["uuid"])
+    assert [e["mrr"] for e in by_uuid] == mrr_from_activities(dataset, by_uuid, on_plan)
+    assert metric_entries(session, sandbox, "/v1/metrics/mrr", plans="gold_monthly") == by_uuid
+    # The name is shared by the plans of that name in every data source: at least as many customers.
+    by_name = metric_entries(session, sandbox, "/v1/metrics/customer-count", plans="Gold Monthly")
+    by_id = metric_entries(session, sandbox, "/v1/metrics/customer-count", plans="gold_monthly")
+    assert all(n["customers"] >= i["customers"] for n, i in zip(by_name, by_id))
+    assert by_name != by_id
+    nobody = metric_entries(session, sandbox, "/v1/metrics/all", plans="gold monthly")
+    assert {e["mrr"] for e in nobody} == {0}
+
+
+def test_plans_geo_and_filters_all_apply_at_once(sandbox, session, dataset):
+    on_plan = dataset.select_customers(plans=["Bronze Annual"])
+    in_europe = {c["uuid"] for c in dataset.customers if c["country"] in ("DE", "FR", "GB")}
+    not_usd = {c["uuid"] for c in dataset.customers if c["currency"] != "USD"}
+    chosen = on_plan & in_europe & not_usd
+    # Each of the three narrows what the other two select: all of them apply.
+    assert chosen and all(chosen < a & b for a, b in ((on_plan, in_europe), (on_plan, not_usd), (in_europe, not_usd)))
+    entries = metric_entries(
+        session, sandbox, "/v1/metrics/mrr", plans="Bronze Annual", geo="DE,FR,GB", filters="currency~NONE~'USD'"
+    )
+    assert [e["mrr"] for e in entries] == mrr_from_activities(dataset, entries, chosen)
+
+
+def test_cfl_currency_and_region_with_any_and_none(sandbox, session, dataset):
+    whole = metric_entries(session, sandbox, "/v1/metrics/all")
+    eur = metric_entries(session, sandbox, "/v1/metrics/all", filters="currency~ANY~'EUR'")
+    rest = metric_entries(session, sandbox, "/v1/metrics/all", filters="currency~NONE~'EUR'")
+    assert [e["mrr"] for e in whole] == [a["mrr"] + b["mrr"] for a, b in zip(eur, rest)]
+    assert 0 < eur[-1]["mrr"] < whole[-1]["mrr"]
+    region = metric_entries(session, sandbox, "/v1/metrics/mrr", filters="region~ANY~'US','DE'~AND~currency~ANY~'USD'")
+    assert region == metric_entries(session, sandbox, "/v1/metrics/mrr", geo="US,DE", filters="currency~ANY~'USD'")
+
+
+@pytest.mark.parametrize(
+    "filters",
+    ["mrr~GT~150", "currency~EQ~'EUR'", "currency~ANY~EUR", "currency ANY 'EUR'", "currency~ANY~'EUR'~and~x~ANY~'y'"],
+)
+def test_cfl_the_sandbox_does_not_support_is_chartmogul_s_400(sandbox, session, filters):
+    for path in METRICS_PATHS:
+        response = get(session, sandbox, path, **RANGE, filters=filters)
+        assert response.status_code == 400, (path, filters)
+        body = response.json()
+        assert set(body) == {"code", "message", "param"}
+        assert body["code"] == 400 and body["param"] == "filters" and body["message"]
 
 
 # --- faults ----------------------------------------------------------------------------------------

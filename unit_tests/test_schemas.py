@@ -10,6 +10,7 @@ import json
 import re
 from datetime import datetime
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 from jsonschema import Draft7Validator, FormatChecker
@@ -26,12 +27,17 @@ PRIMARY_KEYS = {
     "activities": ["uuid"],
     **{s: ["date"] for s in COUNT_STREAMS},
     "metrics": ["date"],
+    "mrr": ["date"],
+    "segment_metrics": ["segment", "date"],
+    "segment_mrr": ["segment", "date"],
     "account": [],
     "data_sources": ["uuid"],
     "plans": ["uuid"],
     "plan_groups": ["uuid"],
     "plan_group_plans": ["plan_group_uuid", "uuid"],
     "invoices": ["uuid"],
+    "invoice_line_items": ["uuid"],
+    "invoice_transactions": ["uuid"],
     "subscription_events": ["id"],
     "customer_subscriptions": ["customer_uuid", "uuid"],
     "contacts": ["uuid"],
@@ -107,6 +113,9 @@ CUSTOMER_COUNT_DOC = [
 # §7, REC ChartMogul_Metrics_AllKeyMetric/should_have_entries.yml
 METRICS_REC = r"""{"date":"2022-04-30","mrr":383859969,"mrr-percentage-change":0.0,"arr":4606319628,"arr-percentage-change":0.0,"customer-churn-rate":0.56,"customer-churn-rate-percentage-change":0.0,"mrr-churn-rate":-0.17,"mrr-churn-rate-percentage-change":0.0,"ltv":117173214,"ltv-percentage-change":0.0,"customers":585,"customers-percentage-change":0.0,"asp":46107,"asp-percentage-change":0.0,"arpa":656170,"arpa-percentage-change":0.0}"""
 
+# §7, REC ChartMogul_Metrics_MRR/should_have_entries.yml
+MRR_REC = r"""{"date":"2022-04-30","mrr":383859969,"percentage-change":0.0,"mrr-new-business":2489791,"mrr-expansion":1502311,"mrr-contraction":-813307,"mrr-churn":-96723,"mrr-reactivation":54879}"""
+
 # §5.1, DOC example and REC ChartMogul_Account/returns_details_of_current_account.yml
 ACCOUNT_DOC = r"""{
   "id": "acc_93b06efd-30f0-2153-890f-709a64cf8292",
@@ -169,6 +178,15 @@ def _with(record, **changes):
 PLAN_GROUP_UUID = "plg_5f1af63a-ec94-4688-9127-5eb816d05a8f"
 CUSTOMER_UUID = "cus_23740208-2c7e-11ee-9ea2-ffd2435982bb"
 
+
+def _of_invoice(nested):
+    """The invoice's items as the invoice_line_items/invoice_transactions streams emit them."""
+    invoice = _j(INVOICE_REC)
+    return [
+        {**item, "invoice_uuid": invoice["uuid"], "customer_uuid": invoice["customer_uuid"]} for item in invoice[nested]
+    ]
+
+
 # Records as the connector emits them, per stream. Variants built from a recorded record only change
 # what the doc says varies (offset forms, keys of newer/optional fields, the recorded empty strings).
 VALID_RECORDS = {
@@ -181,6 +199,9 @@ VALID_RECORDS = {
     "activities": [_j(ACTIVITY_DOC), _j(ACTIVITY_REC)],
     **{s: [_j(r) for r in CUSTOMER_COUNT_DOC] + [{"date": "2016-01-31", "customers": 1}] for s in COUNT_STREAMS},
     "metrics": [_j(METRICS_REC), _with(_j(METRICS_REC), ltv=15620.0)],
+    "mrr": [_j(MRR_REC)],
+    "segment_metrics": [_with(_j(METRICS_REC), segment="Europe")],
+    "segment_mrr": [_with(_j(MRR_REC), segment="Europe")],
     "account": [
         _j(ACCOUNT_DOC),
         _j(ACCOUNT_REC),
@@ -229,6 +250,10 @@ VALID_RECORDS = {
             edit_history_summary={},
         ),
     ],
+    "invoice_line_items": _of_invoice("line_items"),
+    "invoice_transactions": _of_invoice("transactions")
+    # the newer schema's fields (chartmogul-python's api/transaction.py)
+    + [_with(_of_invoice("transactions")[0], disabled=False, disabled_at=None, disabled_by=None)],
     "subscription_events": [
         _j(SUBSCRIPTION_EVENT_REC),
         # §5.10: a recorded cancellation carried empty strings
@@ -293,6 +318,7 @@ NULLABLE = {
         f"{m}-percentage-change"
         for m in ["mrr", "arr", "customer-churn-rate", "mrr-churn-rate", "ltv", "customers", "asp", "arpa"]
     },
+    "mrr": {"percentage-change"},
     "account": set(),
     "data_sources": {"processing_status", "auto_churn_subscription_setting", "invoice_handling_setting"},
     "plans": set(),
@@ -387,6 +413,10 @@ TRANSACTION_NULLABLE = {
     "disabled_by",
 }
 CUSTOMER_ADDRESS_NULLABLE = {"address_zip", "city", "state", "country"}
+NULLABLE["segment_metrics"] = NULLABLE["metrics"]
+NULLABLE["segment_mrr"] = NULLABLE["mrr"]
+NULLABLE["invoice_line_items"] = LINE_ITEM_NULLABLE | {"customer_uuid"}
+NULLABLE["invoice_transactions"] = TRANSACTION_NULLABLE | {"customer_uuid"}
 
 # A wrong type in a non-nullable field, per stream: each must be rejected.
 INVALID = {
@@ -404,12 +434,17 @@ INVALID = {
         for s in COUNT_STREAMS
     },
     "metrics": [("mrr", "383859969"), ("date", "2022-13-30"), ("customer-churn-rate", None)],
+    "mrr": [("mrr", "383859969"), ("mrr-churn", -96.7), ("mrr-new-business", None), ("date", "2022-04-30T00:00:00Z")],
+    "segment_metrics": [("segment", None), ("segment", 3), ("mrr", 1.5)],
+    "segment_mrr": [("segment", None), ("mrr-expansion", "1502311")],
     "account": [("churn_when_zero_mrr", "true"), ("name", None)],
     "data_sources": [("uuid", None), ("created_at", "yesterday"), ("processing_status", [])],
     "plans": [("interval_count", "7"), ("uuid", None)],
     "plan_groups": [("plans_count", "1"), ("uuid", 5)],
     "plan_group_plans": [("plan_group_uuid", None), ("interval_count", 7.5)],
     "invoices": [("uuid", None), ("line_items", None), ("date", "2016-01-01 12:00:00"), ("user_created", "yes")],
+    "invoice_line_items": [("invoice_uuid", None), ("amount_in_cents", "1000"), ("prorated", None), ("uuid", None)],
+    "invoice_transactions": [("invoice_uuid", None), ("date", None), ("amount_in_cents", 12.5), ("type", None)],
     "subscription_events": [("id", "374279754"), ("quantity", 1.5), ("event_date", None), ("errors", [])],
     "customer_subscriptions": [("customer_uuid", None), ("mrr", "756"), ("start-date", "2016-02-24")],
     "contacts": [("uuid", None), ("position", "9")],
@@ -460,6 +495,27 @@ def test_primary_keys_are_required_and_not_nullable(stream):
     assert schema.get("required", []) == PRIMARY_KEYS[stream]
     for key in PRIMARY_KEYS[stream]:
         assert "null" not in schema["properties"][key]["type"], key
+
+
+@pytest.mark.parametrize("stream,series", [("segment_metrics", "metrics"), ("segment_mrr", "mrr")])
+def test_a_segment_stream_s_schema_is_its_series_and_the_segment(stream, series):
+    schema, base = load_schema(stream), load_schema(series)
+    assert schema["properties"] == {"segment": {"type": "string", "description": ANY}, **base["properties"]}
+    assert list(schema["properties"]) == ["segment", *base["properties"]]
+
+
+@pytest.mark.parametrize(
+    "stream,nested", [("invoice_line_items", "line_items"), ("invoice_transactions", "transactions")]
+)
+def test_an_invoice_item_stream_s_schema_is_the_invoice_s_item_and_its_invoice(stream, nested):
+    item = load_schema("invoices")["properties"][nested]["items"]
+    invoice = load_schema("invoices")["properties"]
+    expected = {
+        **item["properties"],
+        "invoice_uuid": {"type": "string", "description": ANY},
+        "customer_uuid": {**invoice["customer_uuid"], "description": ANY},
+    }
+    assert load_schema(stream)["properties"] == expected
 
 
 def test_count_streams_share_one_schema():

@@ -264,6 +264,139 @@ def test_metrics_reads_metrics_all(api):
     assert query(request) == {"start-date": "2023-01-01", "end-date": today(), "interval": "quarter"}
 
 
+# Recorded by ChartMogul's Ruby client (chartmogul/chartmogul-ruby, spec/fixtures/vcr_cassettes/
+# ChartMogul_Metrics_MRR/should_have_entries.yml).
+MRR_ENTRY = json.loads(
+    r"""{"date":"2022-04-30","mrr":383859969,"percentage-change":0.0,"mrr-new-business":2489791,"mrr-expansion":1502311,"mrr-contraction":-813307,"mrr-churn":-96723,"mrr-reactivation":54879}"""
+)
+SEGMENTS = [
+    {"name": "Europe", "geo": ["de", "FR"]},
+    {"name": "Gold, EUR", "plans": ["Gold Monthly", "gold_annual"], "filters": "currency~ANY~'EUR'"},
+]
+
+
+def test_mrr_reads_metrics_mrr_as_served(api):
+    api.get(BASE_URL + "/v1/metrics/mrr", json={"entries": [MRR_ENTRY], "summary": {"current": 1}})
+
+    assert stream_records(s.Mrr(settings(interval="week"))) == [MRR_ENTRY]
+    request = api.request_history[0]
+    assert request.path == "/v1/metrics/mrr"
+    assert query(request) == {"start-date": "2023-01-01", "end-date": today(), "interval": "week"}
+
+
+@pytest.mark.parametrize(
+    "stream_class,path", [(s.SegmentMetrics, "/v1/metrics/all"), (s.SegmentMrr, "/v1/metrics/mrr")]
+)
+def test_segment_streams_send_one_request_per_segment_and_tag_its_records(api, stream_class, path):
+    def answer(request, context):
+        return {"entries": [{**MRR_ENTRY, "date": f"2022-04-{30 - api.call_count}"}], "summary": {}}
+
+    api.get(BASE_URL + path, json=answer)
+
+    records = stream_records(stream_class(settings(segments=SEGMENTS)))
+
+    assert [query(r) for r in api.request_history] == [
+        {"start-date": "2023-01-01", "end-date": today(), "interval": "month", "geo": "DE,FR"},
+        {
+            "start-date": "2023-01-01",
+            "end-date": today(),
+            "interval": "month",
+            "plans": "Gold Monthly,gold_annual",
+            "filters": "currency~ANY~'EUR'",
+        },
+    ]
+    assert all(r.path == path for r in api.request_history)
+    assert records == [
+        {**MRR_ENTRY, "date": "2022-04-29", "segment": "Europe"},
+        {**MRR_ENTRY, "date": "2022-04-28", "segment": "Gold, EUR"},
+    ]
+
+
+@pytest.mark.parametrize("stream_class", [s.SegmentMetrics, s.SegmentMrr])
+def test_segment_streams_without_segments_read_nothing_and_say_so_once(api, caplog, stream_class):
+    with caplog.at_level(logging.INFO):
+        records = stream_records(stream_class(settings()))
+
+    assert records == [] and api.request_history == []
+    said = [r.getMessage() for r in caplog.records if "segment" in r.getMessage()]
+    assert len(said) == 1 and "no segments" in said[0] and "'segments'" in said[0], said
+
+
+@pytest.mark.parametrize("param", ["filters", "plans", "geo"])
+def test_a_segment_parameter_chartmogul_rejects_is_a_config_error_naming_the_segment(api, param):
+    api.get(
+        BASE_URL + "/v1/metrics/mrr",
+        status_code=400,
+        json={"code": 400, "message": "Invalid value", "param": param},
+    )
+    segments = [{"name": "Gold", "plans": ["Gold Monthly"], "geo": ["US"], "filters": "mrr~GT~150"}]
+
+    with pytest.raises(AirbyteTracedException) as caught:
+        stream_records(s.SegmentMrr(settings(segments=segments)))
+
+    assert caught.value.failure_type == FailureType.config_error
+    message = caught.value.message
+    assert f"the '{param}' of segment 'Gold' in 'segments'" in message
+    assert "Invalid value" in message
+    assert {"filters": "dev.chartmogul.com/docs/cfl", "plans": "case-sensitive", "geo": "ISO 3166-1"}[param] in message
+
+
+def test_other_rejections_of_a_segment_request_stay_chartmogul_s_own(api):
+    api.get(
+        BASE_URL + "/v1/metrics/all",
+        status_code=400,
+        json={"code": 400, "message": 'Invalid interval "month"', "param": "interval"},
+    )
+
+    with pytest.raises(AirbyteTracedException) as caught:
+        stream_records(s.SegmentMetrics(settings(segments=SEGMENTS[:1])))
+
+    assert caught.value.failure_type == FailureType.system_error
+    assert "GET /v1/metrics/all?" in caught.value.message and "(parameter 'interval')" in caught.value.message
+
+
+# --- invoice line items and transactions --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "stream_class,nested", [(s.InvoiceLineItems, "line_items"), (s.InvoiceTransactions, "transactions")]
+)
+def test_invoice_items_are_every_nested_item_of_every_invoice_page_with_its_invoice(api, stream_class, nested):
+    def invoice(n: int, items: int) -> dict:
+        out = {**variant(INVOICE, n), "customer_uuid": f"cus_{n}" if n != 2 else None}
+        out[nested] = [variant(INVOICE[nested][0], 10 * n + i) for i in range(items)]
+        return out
+
+    pages = [[invoice(1, 2), invoice(2, 1)], [invoice(3, 0)], [invoice(4, 3)]]
+    serve_pages(api, "/v1/invoices", pages, envelope="invoices")
+
+    records = stream_records(stream_class(settings()))
+
+    expected = [
+        {**item, "invoice_uuid": inv["uuid"], "customer_uuid": inv["customer_uuid"]}
+        for page_ in pages
+        for inv in page_
+        for item in inv[nested]
+    ]
+    assert records == expected and len(records) == 6
+    assert [query(r) for r in api.request_history] == [
+        {"per_page": "200"},
+        {"per_page": "200", "cursor": "cursor-1"},
+        {"per_page": "200", "cursor": "cursor-2"},
+    ]
+
+
+def test_an_invoice_without_its_list_is_a_clear_error_naming_the_invoice(api):
+    broken = {k: v for k, v in INVOICE.items() if k != "transactions"}
+    serve_pages(api, "/v1/invoices", [[broken]], envelope="invoices")
+
+    with pytest.raises(AirbyteTracedException) as caught:
+        stream_records(s.InvoiceTransactions(settings()))
+
+    assert "GET /v1/invoices?per_page=200" in caught.value.message
+    assert INVOICE["uuid"] in caught.value.message and "'transactions'" in caught.value.message
+
+
 # --- unpaged and single-object streams -----------------------------------------------------------
 
 
@@ -600,6 +733,34 @@ def test_cli_full_refresh_resumes_from_the_saved_page_and_checkpoints_each_page(
     assert states == [{"cursor": "cursor-2"}, {"__ab_full_refresh_sync_complete": True}]
 
 
+def test_cli_invoice_items_resume_from_the_saved_page_like_invoices(api):
+    pages = [[variant(INVOICE, n)] for n in range(3)]
+    serve_pages(api, "/v1/invoices", pages, envelope="invoices")
+    state = StateBuilder().with_stream_state("invoice_line_items", {"cursor": "cursor-1"}).build()
+
+    output = read(SourceChartmogul(), CONFIG, catalog("invoice_line_items"), state)
+
+    assert [r["invoice_uuid"] for r in records_of(output, "invoice_line_items")] == [
+        variant(INVOICE, 1)["uuid"],
+        variant(INVOICE, 2)["uuid"],
+    ]
+    assert query(api.request_history[0]) == {"per_page": "200", "cursor": "cursor-1"}
+    states = [m.state.stream.stream_state.__dict__ for m in output.state_messages]
+    assert states == [{"cursor": "cursor-2"}, {"__ab_full_refresh_sync_complete": True}]
+
+
+def test_cli_segment_streams_claim_no_resumable_state(api):
+    """The CDK 7 reads no state of a stream of several slices back: a per-segment state would
+    promise a resume that never happens. A sync that dies redoes one request per segment."""
+    api.get(BASE_URL + "/v1/metrics/mrr", json={"entries": [MRR_ENTRY], "summary": {}})
+
+    output = read(SourceChartmogul(), {**CONFIG, "segments": SEGMENTS}, catalog("segment_mrr"))
+
+    assert [r["segment"] for r in records_of(output, "segment_mrr")] == ["Europe", "Gold, EUR"]
+    states = [m.state.stream.stream_state.__dict__ for m in output.state_messages]
+    assert states == [{"__ab_no_cursor_state_message": True}]
+
+
 # --- the catalog ---------------------------------------------------------------------------------
 
 PRIMARY_KEYS = {
@@ -611,12 +772,17 @@ PRIMARY_KEYS = {
     "customer_monthly_count": [["date"]],
     "customer_quarterly_count": [["date"]],
     "metrics": [["date"]],
+    "mrr": [["date"]],
+    "segment_metrics": [["segment"], ["date"]],
+    "segment_mrr": [["segment"], ["date"]],
     "account": None,
     "data_sources": [["uuid"]],
     "plans": [["uuid"]],
     "plan_groups": [["uuid"]],
     "plan_group_plans": [["plan_group_uuid"], ["uuid"]],
     "invoices": [["uuid"]],
+    "invoice_line_items": [["uuid"]],
+    "invoice_transactions": [["uuid"]],
     "subscription_events": [["id"]],
     "customer_subscriptions": [["customer_uuid"], ["uuid"]],
     "contacts": [["uuid"]],
@@ -626,11 +792,11 @@ PRIMARY_KEYS = {
 }
 
 
-def test_discover_lists_all_20_streams_with_keys_and_sync_modes(api):
+def test_discover_lists_all_25_streams_with_keys_and_sync_modes(api):
     output = discover(SourceChartmogul(), CONFIG)
 
     streams = {stream.name: stream for stream in output.catalog.catalog.streams}
-    assert set(streams) == set(PRIMARY_KEYS) and len(streams) == 20
+    assert set(streams) == set(PRIMARY_KEYS) and len(streams) == 25
     for name, stream in streams.items():
         assert (stream.source_defined_primary_key or None) == PRIMARY_KEYS[name], name
         assert stream.json_schema["type"] == "object", name
