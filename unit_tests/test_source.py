@@ -4,6 +4,7 @@ import base64
 import io
 import logging
 import tempfile
+import time
 from pathlib import Path
 
 import orjson
@@ -12,7 +13,13 @@ import requests
 import requests_mock
 from airbyte_cdk.entrypoint import AirbyteEntrypoint
 from airbyte_cdk.logger import AirbyteLogFormatter
-from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer, FailureType, Status
+from airbyte_cdk.models import (
+    AirbyteStateMessage,
+    AirbyteStateMessageSerializer,
+    ConfiguredAirbyteCatalogSerializer,
+    FailureType,
+    Status,
+)
 from airbyte_cdk.test import entrypoint_wrapper
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, _run_command, make_file
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
@@ -70,6 +77,14 @@ def connection_status(output):
     found = [m.connectionStatus for m in output.connection_status_messages]
     assert len(found) == 1, found
     return found[0]
+
+
+def only_error(output: EntrypointOutput):
+    errors = [m.trace.error for m in output.errors]
+    assert len(errors) == 1, [e.message for e in errors]
+    assert errors[0].failure_type == FailureType.config_error
+    assert errors[0].stack_trace is None  # explained, not a crash
+    return errors[0]
 
 
 # --- check ---------------------------------------------------------------------------------------
@@ -222,15 +237,138 @@ def test_a_transient_failure_of_one_stream_does_not_stop_the_others(api):
     assert len(by_path(api, "/v1/customers")) > 1  # retried before giving up
 
 
-def test_a_stream_missing_from_the_connector_is_a_config_error(api):
+def test_a_stream_missing_from_the_connector_fails_alone_and_the_others_are_read(api):
+    customers = [{"id": n, "uuid": f"cus_{n}"} for n in range(3)]
+
+    def slow_page(request, context):
+        time.sleep(0.3)  # still reading when the missing stream has failed
+        return page(customers)
+
+    api.get(BASE_URL + "/v1/customers", json=slow_page)
     api.get(BASE_URL + "/v1/account", json={"name": "Example Test Company"})
 
-    output = run_read(catalog("account", "no_such_stream"))
+    output = run_read(catalog("no_such_stream", "customers", "account"))
 
-    errors = [m.trace.error for m in output.errors if m.trace.error.stream_descriptor is not None]
-    assert [e.stream_descriptor.name for e in errors] == ["no_such_stream"]
-    assert errors[0].failure_type == FailureType.config_error
+    assert records_of(output, "customers") == customers
+    assert records_of(output, "account") == [{"name": "Example Test Company"}]
+    assert statuses(output, "customers")[-1] == "COMPLETE"
+    assert statuses(output, "no_such_stream") == ["INCOMPLETE"]
+    errors = [m.trace.error for m in output.errors]
+    assert [e.stream_descriptor.name for e in errors if e.stream_descriptor] == ["no_such_stream"]
     assert "Refresh the source schema" in errors[0].message
+    summary = errors[-1]  # the read raised it: the run ends non-zero
+    assert summary.stream_descriptor is None and "no_such_stream failed" in summary.message
+    assert all(e.failure_type == FailureType.config_error for e in errors)
+
+
+def test_a_stream_listed_twice_is_refused_before_any_request(api):
+    doubled = catalog("customers", "account", "customers")
+
+    with pytest.raises(AirbyteTracedException) as caught:
+        list(SourceChartmogul().read(logging.getLogger("airbyte"), CONFIG, doubled, None))
+
+    assert caught.value.failure_type == FailureType.config_error
+    assert "'customers' more than once" in caught.value.message and "List each stream once" in caught.value.message
+    assert api.request_history == []
+
+
+def completed(*names: str) -> list[AirbyteStateMessage]:
+    return [
+        AirbyteStateMessageSerializer.load(
+            {
+                "type": "STREAM",
+                "stream": {
+                    "stream_descriptor": {"name": name},
+                    "stream_state": {"__ab_full_refresh_sync_complete": True},
+                },
+            }
+        )
+        for name in names
+    ]
+
+
+def test_a_completed_full_refresh_state_reads_nothing_of_its_stream_and_says_so(api):
+    api.get(BASE_URL + "/v1/account", json={"name": "Example Test Company"})
+    source = SourceChartmogul()
+    logger = logging.getLogger("airbyte")
+    logs = io.StringIO()
+    handler = logging.StreamHandler(logs)
+    logger.addHandler(handler)
+    try:
+        messages = list(source.read(logger, CONFIG, catalog("customers", "account"), completed("customers")))
+    finally:
+        logger.removeHandler(handler)
+
+    records = [m.record for m in messages if m.record]
+    assert [r.stream for r in records] == ["account"]
+    assert by_path(api, "/v1/customers") == []
+    warnings = [line for line in logs.getvalue().splitlines() if line.startswith("Not reading")]
+    assert len(warnings) == 1
+    assert "Not reading customers:" in warnings[0]
+    assert "__ab_full_refresh_sync_complete" in warnings[0]
+    assert "drop its entry from the state" in warnings[0] and "force_full_refresh=True" in warnings[0]
+
+
+def test_a_completed_full_refresh_state_is_not_taken_for_a_reason_to_read_activities_again(api):
+    """activities' full refresh always starts over: no warning for it."""
+    api.get(BASE_URL + "/v1/activities", json=page([], envelope="entries"))
+    logs = io.StringIO()
+    handler = logging.StreamHandler(logs)
+    logging.getLogger("airbyte").addHandler(handler)
+    try:
+        list(
+            SourceChartmogul().read(
+                logging.getLogger("airbyte"), CONFIG, catalog("activities"), completed("activities")
+            )
+        )
+    finally:
+        logging.getLogger("airbyte").removeHandler(handler)
+
+    assert "Not reading" not in logs.getvalue()
+    assert by_path(api, "/v1/activities")  # read from the start
+
+
+@pytest.mark.parametrize(
+    "state, words",
+    [
+        (
+            [{"type": "GLOBAL", "global": {"shared_state": None, "stream_states": []}}],
+            ["GLOBAL state", "another connector's"],
+        ),
+        (
+            [{"type": "STREAM", "stream": {"stream_descriptor": {"name": "users"}, "stream_state": {"cursor": "x"}}}],
+            ["streams this connector does not have: 'users'"],
+        ),
+        (
+            [
+                {
+                    "type": "STREAM",
+                    "stream": {"stream_descriptor": {"name": "customers", "namespace": "crm"}, "stream_state": {}},
+                }
+            ],
+            ["'customers' (namespace 'crm')"],
+        ),
+        ({"users": {"updated_at": "2024-01-01"}, "customers": {}}, ["does not have: 'users'"]),
+    ],
+    ids=["global", "unknown_stream", "namespace", "legacy_unknown_stream"],
+)
+def test_another_connector_s_state_is_refused_before_any_request(api, capsys, tmp_path, state, words):
+    output, code = run_cli(
+        [
+            "read",
+            *files(str(tmp_path), CONFIG, catalog("customers")),
+            "--state",
+            make_file(tmp_path / "state.json", state),
+        ],
+        capsys,
+    )
+
+    assert code == 1
+    error = only_error(output)
+    for word in words:
+        assert word in error.message, error.message
+    assert "Give the state messages of a previous sync of this connector" in error.message
+    assert api.request_history == []
 
 
 def test_debug_read_never_shows_the_key_or_its_basic_auth_form(api, capfd):
