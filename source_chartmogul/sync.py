@@ -96,9 +96,11 @@ def read(
     progress = _Progress(logger)
 
     def put(item) -> None:
-        while not closed.is_set():
+        while True:
             if stop.is_set() and not isinstance(item, _Finished):
                 raise _Stopped()
+            if closed.is_set():
+                return  # the end of a stream, and no one left to tell
             try:
                 outbox.put(item, timeout=0.1)
                 return

@@ -4,6 +4,7 @@ import base64
 import io
 import logging
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -259,6 +260,24 @@ def test_a_stream_missing_from_the_connector_fails_alone_and_the_others_are_read
     summary = errors[-1]  # the read raised it: the run ends non-zero
     assert summary.stream_descriptor is None and "no_such_stream failed" in summary.message
     assert all(e.failure_type == FailureType.config_error for e in errors)
+
+
+def test_a_read_given_up_by_its_reader_stops_its_threads_and_its_requests(api):
+    endless = page([{"id": n, "uuid": f"cus_{n}"} for n in range(200)], cursor="next", has_more=True)
+    api.get(BASE_URL + "/v1/customers", json=endless)
+    messages = SourceChartmogul().read(logging.getLogger("airbyte"), CONFIG, catalog("customers"), None)
+
+    next(messages)
+    time.sleep(0.2)  # the stream fills the outbox and waits
+    messages.close()  # as when the process is told to stop
+
+    deadline = time.monotonic() + 10
+    while any(t.name.startswith("stream") for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(t.name.startswith("stream") for t in threading.enumerate())
+    requests_then = api.call_count
+    time.sleep(0.2)
+    assert api.call_count == requests_then
 
 
 def test_a_stream_listed_twice_is_refused_before_any_request(api):
