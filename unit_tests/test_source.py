@@ -332,6 +332,17 @@ def test_a_completed_full_refresh_state_reads_nothing_of_its_stream_and_says_so(
     assert "drop its entry from the state" in warnings[0] and "force_full_refresh=True" in warnings[0]
 
 
+def test_with_a_rejected_key_a_completed_state_still_reads_nothing_without_a_request_but_says_so(api, capsys, tmp_path):
+    api.get(requests_mock.ANY, status_code=401, json=UNAUTHORIZED)
+    state = make_file(tmp_path / "state.json", [AirbyteStateMessageSerializer.dump(m) for m in completed("customers")])
+
+    output, code = run_cli(["read", *files(str(tmp_path), CONFIG, catalog("customers")), "--state", state], capsys)
+
+    assert code == 0 and output.errors == []  # the CDK's meaning of that state, kept...
+    assert api.request_history == []
+    assert any(m.log.message.startswith("Not reading customers:") for m in output.logs)  # ...but said
+
+
 def test_a_completed_full_refresh_state_is_not_taken_for_a_reason_to_read_activities_again(api):
     """activities' full refresh always starts over: no warning for it."""
     api.get(BASE_URL + "/v1/activities", json=page([], envelope="entries"))
