@@ -14,6 +14,7 @@ Every other message, and every other command, goes the CDK's way.
 """
 
 import ctypes
+import io
 import logging
 import os
 import select
@@ -85,18 +86,21 @@ class Output:
         write: Callable[[memoryview], int],
         chunk: int | None = select.PIPE_BUF,
         grace: float | None = None,
-        leave: Callable[[int], Any] = os._exit,
+        leave: Callable[[int], Any] | None = None,
     ):
         self._write = write
         self._chunk = chunk
-        self._grace = grace
-        self._leave = leave
         self._lock = threading.Lock()
         self._parts: list[str] = []
         self._size = 0
         self._flushed_at = time.monotonic()
         self._writer: int | None = None  # the thread in _send
         self.stop_code: int | None = None
+        self._stopped = threading.Event()
+        if grace is not None:
+            # Started now, not by the signal handler: a thread started there could wait forever
+            # on a lock the interrupted main thread holds (threading's own, while it starts one).
+            threading.Thread(target=self._leave_after, args=(grace, leave), name="stop-bound", daemon=True).start()
 
     @classmethod
     def to_stream(cls, stream: TextIO) -> "Output":
@@ -136,7 +140,7 @@ class Output:
                 self._flush(final=True)
 
     def fileno(self) -> int:
-        raise OSError("the connector's stdout has no file descriptor of its own")
+        raise io.UnsupportedOperation("the connector's stdout has no file descriptor of its own")
 
     def isatty(self) -> bool:
         return False
@@ -151,13 +155,15 @@ class Output:
             raise Stopped(128 + signum)
 
     def _stop(self, code: int) -> None:
-        if self.stop_code is not None:
-            return
-        self.stop_code = code
-        if self._grace is not None:  # the bound, whatever the reader does
-            timer = threading.Timer(self._grace, self._leave, [code])
-            timer.daemon = True
-            timer.start()
+        if self.stop_code is None:
+            self.stop_code = code
+            self._stopped.set()
+
+    def _leave_after(self, grace: float, leave: Callable[[int], Any] | None) -> None:
+        """The bound of a stop, whatever the reader does: a write it never takes blocks forever."""
+        self._stopped.wait()
+        time.sleep(grace)
+        (leave or os._exit)(self.stop_code or 1)
 
     def _flush(self, final: bool = False) -> None:
         text = "".join(self._parts)

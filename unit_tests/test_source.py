@@ -897,10 +897,14 @@ def test_a_stop_leaves_after_the_grace_whatever_the_reader_does():
     left = threading.Event()
     codes = []
     output = run_module.Output(Pipe().write, grace=0.05, leave=lambda code: (codes.append(code), left.set()))
+    threads = threading.active_count()
 
     with pytest.raises(run_module.Stopped):
         output.interrupt(signal.SIGTERM)
 
+    # No thread started in the handler: starting one there can wait forever on a lock that the
+    # interrupted main thread holds.
+    assert threading.active_count() == threads
     assert left.wait(10)
     assert codes == [143]
 
