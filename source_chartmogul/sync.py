@@ -89,6 +89,8 @@ def read(
     state: list[AirbyteStateMessage] | None,
 ) -> Iterator[AirbyteMessage | Records]:
     check_inputs(streams, catalog, state)
+    if not catalog.streams:
+        logger.warning("The catalog lists no stream: nothing to read. List the streams to read in it.")
     outbox: queue.Queue = queue.Queue(maxsize=20)  # Records, other messages, _Finished
     stop = threading.Event()
     closed = threading.Event()  # nobody reads the outbox any more

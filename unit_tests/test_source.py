@@ -284,6 +284,13 @@ def test_a_read_given_up_by_its_reader_stops_its_threads_and_its_requests(api):
     assert api.call_count == requests_then
 
 
+def test_an_empty_catalog_reads_nothing_and_says_so(api):
+    output = run_read(catalog())
+
+    assert output.errors == [] and output.records == []
+    assert any(m.log.message.startswith("The catalog lists no stream: nothing to read.") for m in output.logs)
+
+
 def test_a_stream_listed_twice_is_refused_before_any_request(api):
     doubled = catalog("customers", "account", "customers")
 
