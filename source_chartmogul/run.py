@@ -46,8 +46,11 @@ from .sync import Records, error_trace
 # How long a stop may take at most: the line being written is finished within it unless the
 # reader stops reading altogether, and then the process leaves anyway.
 STOP_GRACE_SECONDS = 3.0
-# The exit codes of a shell whose command a signal ended: 128 + the signal's number.
-STDOUT_CLOSED = 128 + signal.SIGPIPE
+# Exit codes as a shell gives them for a command a signal ended: 128 + the signal's number
+# (SIGPIPE is 13; Windows has no such signal).
+STDOUT_CLOSED = 128 + 13
+# What a pipe takes whole (POSIX: at least 512; Linux: 4096). Windows has no such constant.
+PIPE_BUF = getattr(select, "PIPE_BUF", 512)
 RECORD_PREFIX = '{"type":"RECORD"'
 STDOUT_FD = 1
 
@@ -84,7 +87,7 @@ class Output:
     def __init__(
         self,
         write: Callable[[memoryview], int],
-        chunk: int | None = select.PIPE_BUF,
+        chunk: int | None = PIPE_BUF,
         grace: float | None = None,
         leave: Callable[[int], Any] | None = None,
     ):
