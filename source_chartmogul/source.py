@@ -188,7 +188,7 @@ def json_type(value: Any) -> str:
     if isinstance(value, str):
         return "a string"
     if isinstance(value, bool):
-        return f"{str(value).lower()}"
+        return "true" if value else "false"
     if value is None:
         return "null"
     return "a number"
