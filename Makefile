@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint test-py313 unit integration bench clean
+.PHONY: demo test lint test-py313 unit integration bench clean catalog
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,13 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed lint
 	$(PY) -m pytest unit_tests integration_tests
+
+# A configured catalog for `read --catalog`, from `discover` with CONFIG: every stream in full
+# refresh; STREAMS=customers,activities picks some, INCREMENTAL=1 reads activities incrementally.
+CONFIG ?= secrets/config.json
+CATALOG ?= secrets/catalog.json
+catalog: $(VENV)/.installed
+	$(PY) tools/catalog.py --config $(CONFIG) --output $(CATALOG) $(if $(STREAMS),--streams $(STREAMS)) $(if $(INCREMENTAL),--incremental)
 
 # ruff (lint and format) and mypy: the style and the types, checked before any test runs.
 lint: $(VENV)/.installed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
 import sys
 import threading
@@ -67,7 +68,18 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    url = sandbox.start()
+    try:
+        url = sandbox.start()
+    except OSError as error:  # a busy port above all: one line that says what to do, no traceback
+        if error.errno == errno.EADDRINUSE:
+            fix = "something listens there already (another sandbox?): stop it, or give another --port"
+        else:
+            fix = f"{error.strerror}: check --host and --port"
+        print(
+            f"python -m sandbox: cannot listen on {args.host}:{args.port}: {fix} (0 picks a free port).",
+            file=sys.stderr,
+        )
+        return 1
     print(f"sandbox listening on {url}", flush=True)
     try:
         while not stop.wait(0.5):

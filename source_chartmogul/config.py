@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
@@ -97,7 +98,18 @@ def parse_config(config: Mapping[str, Any], now: datetime | None = None) -> Sett
 
 
 def base_url() -> str:
-    return (os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+    value = os.environ.get(BASE_URL_ENV)
+    if not value:
+        return DEFAULT_BASE_URL
+    # Checked here, or requests answers at the first request with "No connection adapters were
+    # found", which names neither the variable nor the fix.
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or value != value.strip():
+        raise config_error(
+            f"The environment variable {BASE_URL_ENV} is {value!r}, which is not an http:// or https:// "
+            f"address. Set it to one, for example http://127.0.0.1:8123, or unset it to use {DEFAULT_BASE_URL}."
+        )
+    return value.rstrip("/")
 
 
 def requests_per_second() -> float:

@@ -1,26 +1,38 @@
 """The command-line entry point (`source-chartmogul` and main.py).
 
-The CDK's entrypoint, with two changes:
+The CDK's entrypoint, with these changes:
 
-* our config checks replace the CDK's jsonschema ones (`validate_connection`);
+* our config checks replace the CDK's jsonschema ones (`validate_connection`), and a --config
+  file that cannot be read fails `check` with a FAILED status, as any other config mistake;
 * `read` writes records from their batches (`record_lines`) instead of building, counting and
-  serializing one `AirbyteMessage` each, which cost more than reading them from the API. Every
-  other message, and every other command, goes the CDK's way.
+  serializing one `AirbyteMessage` each, which cost more than reading them from the API;
+* everything printed goes through `Output`, which never leaves half a line: on SIGTERM (how
+  the platform cancels a sync) or SIGINT the process finishes the line it is writing and
+  leaves within seconds; when stdout is closed (`| head -1`) it leaves quietly.
+
+Every other message, and every other command, goes the CDK's way.
 """
 
 import ctypes
+import io
 import logging
 import os
+import select
+import signal
 import sys
 import tempfile
+import threading
+import time
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Generator, Iterator, Mapping
+from contextlib import contextmanager
+from functools import partial
+from typing import Any, TextIO
 
 import orjson
 from airbyte_cdk.entrypoint import AirbyteEntrypoint
 from airbyte_cdk.logger import PRINT_BUFFER, is_platform_debug_log_enabled
-from airbyte_cdk.models import AirbyteMessageSerializer
+from airbyte_cdk.models import AirbyteMessageSerializer, FailureType
 from airbyte_cdk.sources.connector_state_manager import HashableStreamDescriptor
 from airbyte_cdk.sources.utils.schema_helpers import split_config
 from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
@@ -30,6 +42,189 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from .config import parse_config
 from .source import SourceChartmogul
 from .sync import Records, error_trace
+
+# How long a stop may take at most: the line being written is finished within it unless the
+# reader stops reading altogether, and then the process leaves anyway.
+STOP_GRACE_SECONDS = 3.0
+# Exit codes as a shell gives them for a command a signal ended: 128 + the signal's number
+# (SIGPIPE is 13; Windows has no such signal).
+STDOUT_CLOSED = 128 + 13
+# What a pipe takes whole (POSIX: at least 512; Linux: 4096). Windows has no such constant.
+PIPE_BUF = getattr(select, "PIPE_BUF", 512)
+RECORD_PREFIX = '{"type":"RECORD"'
+STDOUT_FD = 1
+
+
+class Stopped(BaseException):
+    """Leave now, quietly, with `code`: a stop signal came, or nobody reads stdout any more.
+
+    A BaseException, as KeyboardInterrupt is, so that no `except Exception` on its way takes
+    it for a failure of the read.
+    """
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
+class Output:
+    """Whatever the process prints on stdout (messages, records, logs, print()), whole lines only.
+
+    It takes the place of the CDK's PRINT_BUFFER. Lines are buffered and written 64 KiB or
+    0.1 s at a time, and at once for anything but a record (a state, a log, an error), so
+    that those reach the reader when they happen.
+
+    On a pipe, each write is whole lines of at most PIPE_BUF bytes together (or one longer
+    line), which the kernel takes all or nothing: whatever the reader does, the pipe holds
+    whole lines only, but for a line longer than PIPE_BUF cut by a reader that stopped
+    reading. After a stop (`interrupt`), no new line starts; a line that went out in part is
+    finished first.
+    """
+
+    FLUSH_CHARS = 64 * 1024
+    FLUSH_SECONDS = 0.1
+
+    def __init__(
+        self,
+        write: Callable[[memoryview], int],
+        chunk: int | None = PIPE_BUF,
+        grace: float | None = None,
+        leave: Callable[[int], Any] | None = None,
+    ):
+        self._write = write
+        self._chunk = chunk
+        self._lock = threading.Lock()
+        self._parts: list[str] = []
+        self._size = 0
+        self._flushed_at = time.monotonic()
+        self._writer: int | None = None  # the thread in _send
+        self.stop_code: int | None = None
+        self._stopped = threading.Event()
+        if grace is not None:
+            # Started now, not by the signal handler: a thread started there could wait forever
+            # on a lock the interrupted main thread holds (threading's own, while it starts one).
+            threading.Thread(target=self._leave_after, args=(grace, leave), name="stop-bound", daemon=True).start()
+
+    @classmethod
+    def to_stream(cls, stream: TextIO) -> "Output":
+        """An Output on a text stream (sys.stdout under pytest's capsys): no chunks, no grace."""
+
+        def write(data: memoryview) -> int:
+            stream.write(str(data, "utf-8"))
+            stream.flush()
+            return len(data)
+
+        return cls(write, chunk=None)
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            if self.stop_code is None:
+                self._parts.append(text)
+                self._size += len(text)
+                if (
+                    self._size >= self.FLUSH_CHARS
+                    or not text.startswith(RECORD_PREFIX)
+                    or time.monotonic() - self._flushed_at >= self.FLUSH_SECONDS
+                ):
+                    self._flush()
+            if self.stop_code is not None and threading.current_thread() is threading.main_thread():
+                raise Stopped(self.stop_code)
+        return len(text)  # other threads' lines are dropped once stopped: the main thread leaves
+
+    def flush(self) -> None:
+        with self._lock:
+            if self.stop_code is None:
+                self._flush()
+
+    def close(self) -> None:
+        """Writes the rest, an unfinished last line too; nothing once stopped."""
+        with self._lock:
+            if self.stop_code is None:
+                self._flush(final=True)
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("the connector's stdout has no file descriptor of its own")
+
+    def isatty(self) -> bool:
+        return False
+
+    def interrupt(self, signum: int, frame: Any = None) -> None:
+        """The SIGTERM and SIGINT handler (Python runs it in the main thread)."""
+        first = self.stop_code is None
+        self._stop(128 + signum)
+        # In the middle of a write, _send finishes the line and write() raises; anywhere else
+        # the main thread leaves from where it is, which ends the read (its threads stop).
+        if first and self._writer != threading.get_ident():
+            raise Stopped(128 + signum)
+
+    def _stop(self, code: int) -> None:
+        if self.stop_code is None:
+            self.stop_code = code
+            self._stopped.set()
+
+    def _leave_after(self, grace: float, leave: Callable[[int], Any] | None) -> None:
+        """The bound of a stop, whatever the reader does: a write it never takes blocks forever."""
+        self._stopped.wait()
+        time.sleep(grace)
+        (leave or os._exit)(self.stop_code or 1)
+
+    def _flush(self, final: bool = False) -> None:
+        text = "".join(self._parts)
+        end = len(text) if final else text.rfind("\n") + 1
+        self._parts = [text[end:]] if end < len(text) else []
+        self._size = len(text) - end
+        self._flushed_at = time.monotonic()
+        if end:
+            self._send(text[:end].encode())
+
+    def _send(self, data: bytes) -> None:
+        view = memoryview(data)
+        sent = 0
+        self._writer = threading.get_ident()
+        try:
+            while sent < len(data):
+                if data[sent - 1 : sent] in (b"", b"\n"):  # at the start of a line
+                    if self.stop_code is not None:
+                        return  # stopped: nothing new starts
+                    end = self._whole_lines(data, sent)
+                else:  # a write went through in part: the rest of its line, and no more
+                    end = _line_end(data, sent)
+                sent += self._write(view[sent:end])
+        except BrokenPipeError:
+            self._stop(STDOUT_CLOSED)  # the reader is gone: nothing more can be said to it
+        finally:
+            self._writer = None
+
+    def _whole_lines(self, data: bytes, start: int) -> int:
+        """Where the next write ends: the whole lines that fit in a chunk, or the one line."""
+        if self._chunk is None:
+            return len(data)
+        last = data.rfind(b"\n", start, start + self._chunk)
+        return last + 1 if last >= 0 else _line_end(data, start)
+
+    @contextmanager
+    def installed(self) -> Iterator["Output"]:
+        """sys.stdout and the CDK's log handler write here for the time of the block."""
+        handlers = [
+            handler
+            for handler in logging.getLogger().handlers
+            if isinstance(handler, logging.StreamHandler) and handler.stream is PRINT_BUFFER
+        ]
+        stdout = sys.stdout
+        sys.stdout = self
+        for handler in handlers:
+            handler.setStream(self)
+        try:
+            yield self
+        finally:
+            sys.stdout = stdout
+            for handler in handlers:
+                handler.setStream(PRINT_BUFFER)
+
+
+def _line_end(data: bytes, start: int) -> int:
+    newline = data.find(b"\n", start)
+    return len(data) if newline < 0 else newline + 1
 
 
 def record_lines(records: Records) -> Iterator[str]:
@@ -54,7 +249,10 @@ class Entrypoint(AirbyteEntrypoint):
         """
         parse_config(split_config(config)[0])
 
-    def run(self, parsed_args) -> Iterator[str]:
+    def run(self, parsed_args) -> Generator[str, None, None]:
+        if parsed_args.command == "check":
+            yield from self._check(parsed_args)
+            return
         if parsed_args.command != "read":
             yield from super().run(parsed_args)
             return
@@ -71,12 +269,25 @@ class Entrypoint(AirbyteEntrypoint):
                 os.environ[ENV_REQUEST_CACHE_PATH] = temp_dir
                 config = self.source.configure(self.source.read_config(parsed_args.config), temp_dir)
                 yield from self._queued()
+                # The config's mistakes before the catalog's and the state's, and its key known
+                # to the secret filter before any message that might quote a file.
+                self.source.settings(config)
+                self.set_up_secret_filter(config, spec.connectionSpecification)
                 catalog = self.source.read_catalog(parsed_args.catalog)
                 state = self.source.read_state(parsed_args.state)
-                self.set_up_secret_filter(config, spec.connectionSpecification)
                 yield from self._read(config, catalog, state)
         finally:
             yield from self._queued()
+
+    def _check(self, parsed_args) -> Iterator[str]:
+        try:
+            yield from super().run(parsed_args)
+        except AirbyteTracedException as error:
+            # Only reading the --config file raises a config error this far: answer it as the
+            # CDK answers every other config mistake in `check`, with a FAILED status.
+            if error.failure_type != FailureType.config_error:
+                raise
+            yield self.airbyte_message_to_string(error.as_connection_status_message())  # type: ignore[arg-type]
 
     def _read(self, config, catalog, state) -> Iterator[str]:
         # As AirbyteEntrypoint.read: each state message carries the records sent since the last one.
@@ -93,14 +304,22 @@ class Entrypoint(AirbyteEntrypoint):
         return map(self.airbyte_message_to_string, self._emit_queued_messages(self.source))
 
 
-def launch(args: list[str]) -> None:
-    """airbyte_cdk.entrypoint.launch, with our entrypoint."""
+def launch(args: list[str], output: Output) -> None:
+    """airbyte_cdk.entrypoint.launch, with our entrypoint and output."""
     entrypoint = Entrypoint(SourceChartmogul())
     parsed_args = entrypoint.parse_args(args)
-    with PRINT_BUFFER:
-        write = sys.stdout.write  # one call a message (print makes two: the text, then its end)
-        for message in entrypoint.run(parsed_args):
-            write(f"{message}\n")
+    if not parsed_args.command:
+        print("Give a command: spec, check, discover or read (--help says more).", file=sys.stderr)
+        raise SystemExit(2)
+    messages = entrypoint.run(parsed_args)
+    try:
+        for message in messages:
+            output.write(f"{message}\n")
+    finally:
+        try:
+            messages.close()  # on a stop: its `with` blocks end (the temporary directory goes)
+        except RuntimeError:
+            pass  # it had queued messages to print on its way out, and no one is left to take them
 
 
 # mallopt's parameter for the number of malloc arenas (glibc's malloc.h).
@@ -129,30 +348,53 @@ def main() -> None:
     All output is flushed first. Leaving through os._exit skips what Python does at exit that
     only costs time here: joining stream threads that may still sleep before a retry when
     another stream failed the sync, and unloading the CDK's thousand modules (a quarter of a
-    second). An unexpected exception still takes Python's usual way out, traceback and all.
+    second). A stop signal or a closed stdout leaves the same way, without a traceback, with
+    the code a shell gives a command that signal ended (143 for SIGTERM, 130 for SIGINT, 141
+    for a closed pipe).
     """
     fewer_malloc_arenas()  # before any thread starts
+    output = Output(partial(os.write, STDOUT_FD), grace=STOP_GRACE_SECONDS)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, output.interrupt)
     code: str | int | None = 0
     try:
-        run()
+        run(output=output)
     except SystemExit as done:
         code = done.code
-    if code is None:
+    except Stopped as stopped:
+        code = stopped.code
+    if output.stop_code is not None:
+        code = output.stop_code
+    elif code is None:
         code = 0
     elif not isinstance(code, int):
         print(code, file=sys.stderr)  # a message: what Python would print on its way out
         code = 1
-    sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
 
 
-def run(args: list[str] | None = None) -> None:
-    try:
-        launch(sys.argv[1:] if args is None else args)
-    except AirbyteTracedException as error:
-        # An error we explained (a bad config, a rejected key, a failed stream): its message
-        # says what to do. The CDK's hook would also log it with a Python traceback.
-        message = orjson.dumps(AirbyteMessageSerializer.dump(error_trace(error))).decode()
-        print(filter_secrets(message), flush=True)
-        sys.exit(1)
+def run(args: list[str] | None = None, output: Output | None = None) -> None:
+    """The command, its messages written to `output` (by default one on sys.stdout)."""
+    output = output or Output.to_stream(sys.stdout)
+    with output.installed():
+        try:
+            launch(sys.argv[1:] if args is None else args, output)
+        except AirbyteTracedException as error:
+            # An error we explained (a bad config, a rejected key, a failed stream): its message
+            # says what to do. The CDK's hook would also log it with a Python traceback.
+            _write_error(output, error)
+            sys.exit(1)
+        except Exception as error:
+            # A bug: reported as the CDK's hook would, a FATAL log with the traceback and an
+            # error trace, but through `output`, which main flushes before leaving.
+            logging.getLogger("airbyte").fatal(error, exc_info=error)
+            _write_error(output, AirbyteTracedException.from_exception(error))
+            sys.exit(1)
+        finally:
+            output.close()
+
+
+def _write_error(output: Output, error: AirbyteTracedException) -> None:
+    message = orjson.dumps(AirbyteMessageSerializer.dump(error_trace(error))).decode()
+    output.write(filter_secrets(message) + "\n")

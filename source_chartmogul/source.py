@@ -1,6 +1,7 @@
 """SourceChartmogul: wires the config into the streams, the connection check and the read."""
 
 import base64
+import json
 import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -12,7 +13,10 @@ from airbyte_cdk.models import (
     AirbyteStateMessage,
     AirbyteStateMessageSerializer,
     ConfiguredAirbyteCatalog,
+    ConfiguredAirbyteCatalogSerializer,
+    DestinationSyncMode,
     Status,
+    SyncMode,
 )
 from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
@@ -40,30 +44,50 @@ class SourceChartmogul(AbstractSource):
         update_secrets([settings.api_key, *_basic_auth_forms(settings.api_key)])
         return settings
 
+    # The files named on the command line. The CDK's readers answer a missing file, a file that
+    # is not JSON or JSON of the wrong shape with a Python traceback; these name the option, the
+    # file, what is wrong and what to do, as a config_error. No message quotes a file's content:
+    # a config holds the API key, and these errors come before the secret filter knows it.
+
+    @staticmethod
+    def read_config(config_path: str) -> dict[str, Any]:
+        config = read_json_file(config_path, "--config")
+        if not isinstance(config, dict):
+            raise config_error(
+                f"The --config file '{config_path}' holds {json_type(config)}, not a JSON object. {CONFIG_HELP}"
+            )
+        return config
+
+    @classmethod
+    def read_catalog(cls, catalog_path: str) -> ConfiguredAirbyteCatalog:
+        raw = read_json_file(catalog_path, "--catalog")
+        problem = catalog_problem(raw)
+        if problem is None:
+            try:
+                return ConfiguredAirbyteCatalogSerializer.load(raw)
+            except Exception as error:  # the serializer's own words name the missing field's path
+                problem = f"is not a configured catalog ({str(error).strip()})"
+        raise config_error(f"The --catalog file '{catalog_path}' {problem}. {CATALOG_HELP}")
+
     @classmethod
     def read_state(cls, state_path: str) -> list[AirbyteStateMessage]:
         """The per-stream state messages; the legacy forms too, which the CDK 7 no longer reads.
 
         Legacy: one object keyed by stream name, or messages of type LEGACY carrying it in `data`.
+        Whether the streams are this connector's is `sync.check_inputs`' concern.
         """
-        raw = cls._read_json_file(state_path) if state_path else None
+        raw = read_json_file(state_path, "--state") if state_path else None
         if not raw:
-            return []
+            return []  # [], {} or null: no state, a sync from the start
         if isinstance(raw, dict):
             raw = [{"type": "LEGACY", "data": raw}]
-        try:
-            messages = []
-            for item in raw:
-                if item.get("type") == "LEGACY" or ("data" in item and "stream" not in item):
-                    messages += [_stream_state(name, value) for name, value in item["data"].items()]
-                else:
-                    messages.append(AirbyteStateMessageSerializer.load(item))
-            return messages
-        except Exception as error:  # whatever the shape, the fix is the same
-            raise config_error(
-                f"The state file is not an Airbyte state ({type(error).__name__}: {error}). Give the "
-                "state messages of a previous sync, or no state to sync from the start."
-            ) from None
+        problem = state_problem(raw)
+        if problem is None:
+            try:
+                return [message for item in raw for message in _state_messages(item)]
+            except Exception as error:  # a shape state_problem does not know: the serializer's words
+                problem = f"is not an Airbyte state ({str(error).strip()})"
+        raise config_error(f"The --state file '{state_path}' {problem}. {STATE_HELP}")
 
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
         succeeded, message = self.check_connection(logger, config)
@@ -120,6 +144,118 @@ class SourceChartmogul(AbstractSource):
         """The read itself; records in batches, which the command line writes without messages."""
         streams = {stream.name: stream for stream in self.streams(config)}
         return sync.read(logger, streams, catalog, state)
+
+
+CONFIG_HELP = (
+    "Give a JSON object such as "
+    '{"api_key": "<read-only key>", "start_date": "2017-01-25T00:00:00Z", "interval": "month"}.'
+)
+CATALOG_HELP = (
+    "Give a configured catalog: `make catalog` writes one from `discover` (see the README), with each "
+    "stream's sync_mode and destination_sync_mode."
+)
+STATE_HELP = (
+    "Give the state messages of a previous sync of this connector (a JSON list), `[]`, or leave out "
+    "--state to sync from the start."
+)
+FILE_HELP = {"--config": CONFIG_HELP, "--catalog": CATALOG_HELP, "--state": STATE_HELP}
+
+
+def read_json_file(path: str, option: str) -> Any:
+    """The JSON of a file named on the command line, or a config_error naming the option and file."""
+    where = f"The {option} file '{path}'"
+    try:
+        with open(path, "rb") as file:
+            content = file.read()
+    except FileNotFoundError:
+        raise config_error(f"{where} does not exist. Check the path. {FILE_HELP[option]}") from None
+    except IsADirectoryError:
+        raise config_error(f"{where} is a directory. Give the path of a JSON file. {FILE_HELP[option]}") from None
+    except OSError as error:
+        raise config_error(f"{where} cannot be read ({error.strerror}). {FILE_HELP[option]}") from None
+    if not content.strip():
+        raise config_error(f"{where} is empty. {FILE_HELP[option]}")
+    try:
+        return json.loads(content)
+    except UnicodeDecodeError:
+        raise config_error(f"{where} is not UTF-8 text. {FILE_HELP[option]}") from None
+    except json.JSONDecodeError as error:  # its message gives a place, never the content
+        raise config_error(
+            f"{where} is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno}). {FILE_HELP[option]}"
+        ) from None
+
+
+def json_type(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return "a number"
+
+
+def catalog_problem(raw: Any) -> str | None:
+    """What makes `raw` not a configured catalog, in words, for the fields people get wrong."""
+    if not isinstance(raw, dict):
+        return f"holds {json_type(raw)}, not a JSON object"
+    if raw.get("type") == "CATALOG":
+        return "holds the CATALOG message that `discover` prints, not a configured catalog"
+    if not isinstance(raw.get("streams"), list):
+        return "has no 'streams' list"
+    for number, entry in enumerate(raw["streams"], start=1):
+        stream = entry.get("stream") if isinstance(entry, dict) else None
+        if not isinstance(stream, dict) or not isinstance(stream.get("name"), str):
+            if isinstance(entry, dict) and "json_schema" in entry:
+                return f"lists, as stream {number}, a stream of `discover`'s catalog, not a configured stream"
+            return f"has a stream {number} without a 'stream' object with a 'name'"
+        for field, modes in (("sync_mode", SyncMode), ("destination_sync_mode", DestinationSyncMode)):
+            allowed = [mode.value for mode in modes]
+            if entry.get(field) not in allowed:
+                given = f"the {field} {entry[field]!r}" if field in entry else f"no {field}"
+                return f"gives the stream '{stream['name']}' {given}; it must be one of {', '.join(allowed)}"
+    return None
+
+
+def state_problem(raw: Any) -> str | None:
+    """What makes `raw` (a list) not a state, in words; never quoting a value, which may be a key."""
+    if not isinstance(raw, list):
+        return f"holds {json_type(raw)}"
+    for number, item in enumerate(raw, start=1):
+        if not isinstance(item, dict):
+            return f"has {json_type(item)} as entry {number}, not a state message"
+        if _is_legacy(item):
+            data = item.get("data")
+            if not isinstance(data, dict):
+                return f"has a legacy state (entry {number}) without a 'data' object"
+            states = list(data.items())
+        elif item.get("type") == "STREAM":
+            stream = item.get("stream")
+            descriptor = stream.get("stream_descriptor") if isinstance(stream, dict) else None
+            name = descriptor.get("name") if isinstance(descriptor, dict) else None
+            if not isinstance(name, str):
+                return f"has a STREAM state (entry {number}) without stream.stream_descriptor.name"
+            states = [(name, stream.get("stream_state") or {})]  # type: ignore[union-attr]  # a dict: name is set
+        else:
+            continue  # GLOBAL and the rest: the serializer's, then sync.check_inputs'
+        for name, value in states:
+            if not isinstance(value, dict):
+                return f"gives the stream '{name}' {json_type(value)} as its state; a stream's state is an object"
+    return None
+
+
+def _is_legacy(item: Mapping[str, Any]) -> bool:
+    return item.get("type") == "LEGACY" or ("data" in item and "stream" not in item)
+
+
+def _state_messages(item: Mapping[str, Any]) -> list[AirbyteStateMessage]:
+    if _is_legacy(item):
+        return [_stream_state(name, value) for name, value in item["data"].items()]
+    return [AirbyteStateMessageSerializer.load(item)]
 
 
 def _stream_state(name: str, value: Any) -> AirbyteStateMessage:

@@ -12,8 +12,10 @@ record messages.
 
 Failures: a stream that fails is marked INCOMPLETE with one error trace; a configuration
 error (a rejected key) stops every other stream at once, so a revoked key gives one clear
-error, not one per stream. The read then raises, so the run exits non-zero: a partial sync
-is never presented as a success.
+error, not one per stream. A stream of the catalog that this connector does not have fails
+alone, as in the CDK. The read then raises, so the run exits non-zero: a partial sync is
+never presented as a success. Inputs that cannot be read as meant (a stream listed twice,
+another connector's state) are refused before any request.
 """
 
 import logging
@@ -25,10 +27,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from airbyte_cdk.models import (
     AirbyteMessage,
     AirbyteRecordMessage,
     AirbyteStateMessage,
+    AirbyteStateType,
     AirbyteStreamStatus,
     ConfiguredAirbyteCatalog,
     ConfiguredAirbyteStream,
@@ -39,10 +43,13 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.sources.connector_state_manager import ConnectorStateManager
 from airbyte_cdk.sources.streams import Stream
+from airbyte_cdk.sources.streams.checkpoint.checkpoint_reader import FULL_REFRESH_COMPLETE_STATE
 from airbyte_cdk.sources.utils.schema_helpers import InternalConfig
 from airbyte_cdk.sources.utils.slice_logger import DebugSliceLogger
 from airbyte_cdk.utils.stream_status_utils import as_airbyte_message as status_message
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from .config import config_error
 
 MAX_STREAMS = 4
 BATCH = 200
@@ -81,8 +88,12 @@ def read(
     catalog: ConfiguredAirbyteCatalog,
     state: list[AirbyteStateMessage] | None,
 ) -> Iterator[AirbyteMessage | Records]:
+    check_inputs(streams, catalog, state)
+    if not catalog.streams:
+        logger.warning("The catalog lists no stream: nothing to read. List the streams to read in it.")
     outbox: queue.Queue = queue.Queue(maxsize=20)  # Records, other messages, _Finished
     stop = threading.Event()
+    closed = threading.Event()  # nobody reads the outbox any more
     failures: list[tuple[str, AirbyteTracedException]] = []
     progress = _Progress(logger)
 
@@ -90,6 +101,8 @@ def read(
         while True:
             if stop.is_set() and not isinstance(item, _Finished):
                 raise _Stopped()
+            if closed.is_set():
+                return  # the end of a stream, and no one left to tell
             try:
                 outbox.put(item, timeout=0.1)
                 return
@@ -100,9 +113,7 @@ def read(
         try:
             if stop.is_set():
                 raise _Stopped()
-            stream = streams.get(configured.stream.name)
-            if stream is None:
-                raise _unknown_stream(configured.stream.name)
+            stream = streams[configured.stream.name]
             batch: list = []
 
             def hand_over() -> None:
@@ -126,10 +137,14 @@ def read(
         except BaseException as error:
             put(_Finished(configured, error))
 
-    remaining = len(catalog.streams)
+    known = [configured for configured in catalog.streams if configured.stream.name in streams]
+    for configured in catalog.streams:
+        if configured.stream.name not in streams:
+            yield from _fail(logger, configured, _unknown_stream(configured.stream.name), failures)
+    remaining = len(known)
     pool = ThreadPoolExecutor(max_workers=MAX_STREAMS, thread_name_prefix="stream")
     try:
-        for configured in catalog.streams:
+        for configured in known:
             pool.submit(run, configured)
         while remaining:
             item = outbox.get()
@@ -142,6 +157,7 @@ def read(
             yield item
     finally:
         stop.set()
+        closed.set()
         pool.shutdown(wait=False, cancel_futures=True)
     progress.report(final=True)
     if failures:
@@ -161,6 +177,16 @@ def _read_stream(
         stream_state = {}  # the end of a finished full refresh: start again from the top
     if configured.sync_mode == SyncMode.full_refresh and stream.cursor_field:
         stream_state = {}  # a full refresh of an incremental stream ignores its cursor
+    if stream_state == FULL_REFRESH_COMPLETE_STATE and stream.is_resumable and not stream.cursor_field:
+        # The CDK's meaning, kept: a retried attempt must not read a finished stream again. But
+        # outside the platform, passing back the last state of a finished sync reads nothing
+        # (airbytehq/airbyte#42888): say so, and how to read the stream again.
+        logger.warning(
+            f"Not reading {name}: the state given says its last full refresh completed "
+            f"({orjson.dumps(FULL_REFRESH_COMPLETE_STATE).decode()}), so this sync reads nothing of it again. "
+            "To read it again, drop its entry from the state (in Airbyte: reset the stream), or in "
+            "PyAirbyte read with force_full_refresh=True."
+        )
     stream.state = stream_state  # type: ignore[attr-defined]  # every HttpStream has it
     yield status_message(configured.stream, AirbyteStreamStatus.STARTED)
     running = False
@@ -177,18 +203,26 @@ def _finish(logger, item: _Finished, stop: threading.Event, failures: list) -> I
     if item.error is None:
         logger.info(f"Finished syncing {name}")
         return
-    yield status_message(item.stream.stream, AirbyteStreamStatus.INCOMPLETE)
     if isinstance(item.error, _Stopped) or (stop.is_set() and _is_config_error(item.error)):
+        yield status_message(item.stream.stream, AirbyteStreamStatus.INCOMPLETE)
         logger.info(f"Stopped {name}: another stream failed with a configuration error")
         return
-    traced = as_traced(item.error, name)
-    if isinstance(item.error, AirbyteTracedException):
+    yield from _fail(logger, item.stream, item.error, failures)
+    if _is_config_error(item.error):
+        stop.set()
+
+
+def _fail(
+    logger, configured: ConfiguredAirbyteStream, error: BaseException, failures: list
+) -> Iterator[AirbyteMessage]:
+    name = configured.stream.name
+    yield status_message(configured.stream, AirbyteStreamStatus.INCOMPLETE)
+    traced = as_traced(error, name)
+    if isinstance(error, AirbyteTracedException):
         logger.error(f"Stream {name} failed: {traced.message}")
     else:
-        logger.error(f"Stream {name} failed", exc_info=item.error)  # a bug: keep the traceback
+        logger.error(f"Stream {name} failed", exc_info=error)  # a bug: keep the traceback
     failures.append((name, traced))
-    if traced.failure_type == FailureType.config_error:
-        stop.set()
     yield error_trace(traced, name)
 
 
@@ -214,12 +248,49 @@ def _is_config_error(error: BaseException) -> bool:
     return isinstance(error, AirbyteTracedException) and error.failure_type == FailureType.config_error
 
 
+def check_inputs(
+    streams: Mapping[str, Stream], catalog: ConfiguredAirbyteCatalog, state: list[AirbyteStateMessage] | None
+) -> None:
+    """Refuses, before any request, a catalog or state that this connector cannot read as meant."""
+    names = [configured.stream.name for configured in catalog.streams]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise config_error(
+            f"The catalog lists the stream{'s' if len(twice) > 1 else ''} {', '.join(map(repr, twice))} more "
+            "than once; each would be read, and its records sent, once per entry. List each stream once."
+        )
+    if any(message.type == AirbyteStateType.GLOBAL for message in state or []):
+        raise config_error(
+            "The state given is a GLOBAL state, which this connector never writes (it keeps one STREAM "
+            f"state per stream): it is another connector's. {STATE_FIX}"
+        )
+    foreign = []
+    for message in state or []:
+        descriptor = message.stream.stream_descriptor if message.stream else None
+        if descriptor is None or descriptor.name not in streams or descriptor.namespace:
+            label = repr(descriptor.name) if descriptor else "?"
+            foreign.append(
+                label + (f" (namespace {descriptor.namespace!r})" if descriptor and descriptor.namespace else "")
+            )
+    if foreign:
+        raise config_error(
+            f"The state given has state for streams this connector does not have: {', '.join(foreign)}. It is "
+            f"not this connector's state, or not all of it. {STATE_FIX}"
+        )
+
+
+STATE_FIX = (
+    "Give the state messages of a previous sync of this connector, or no state to sync from the start "
+    "(in Airbyte: reset the connection)."
+)
+
+
 def _unknown_stream(name: str) -> AirbyteTracedException:
     message = (
         f"The stream '{name}' in the catalog does not exist in this connector. Refresh the "
         "source schema and remove it from the connection."
     )
-    return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error)
+    return config_error(message)
 
 
 def _summary(failures: list[tuple[str, AirbyteTracedException]]) -> AirbyteTracedException:

@@ -258,6 +258,38 @@ def test_base_url_comes_from_the_environment_without_trailing_slash(monkeypatch)
     assert parse_config(CONFIG).base_url == DEFAULT_BASE_URL == "https://api.chartmogul.com"
 
 
+@pytest.mark.parametrize(
+    "value", ["127.0.0.1:8123", "localhost", "api.chartmogul.com", "ftp://example.com", "http://", " http://x"]
+)
+def test_a_base_url_that_is_not_an_http_address_is_a_config_error_naming_the_variable(monkeypatch, value):
+    monkeypatch.setenv("CHARTMOGUL_BASE_URL", value)
+    error = expected_error(CONFIG)
+    assert error.failure_type == FailureType.config_error
+    assert f"CHARTMOGUL_BASE_URL is {value!r}" in error.message
+    assert "http:// or https://" in error.message and "unset it" in error.message
+
+
+@pytest.mark.parametrize("value", ["http://127.0.0.1:8123", "https://api.chartmogul.com/", "http://proxy/chartmogul"])
+def test_an_http_base_url_is_accepted(monkeypatch, value):
+    monkeypatch.setenv("CHARTMOGUL_BASE_URL", value)
+    assert parse_config(CONFIG).base_url == value.rstrip("/")
+
+
+def test_check_discover_and_read_name_a_bad_base_url_and_make_no_request(api, monkeypatch):
+    monkeypatch.setenv("CHARTMOGUL_BASE_URL", "127.0.0.1:8123")
+
+    status = run_check(CONFIG).connection_status_messages[0].connectionStatus
+    found = discover(SourceChartmogul(), CONFIG, expected_outcome=ExpectedOutcome.EXPECT_EXCEPTION)
+    read_ = read(SourceChartmogul(), CONFIG, catalog("customers"), expected_outcome=ExpectedOutcome.EXPECT_EXCEPTION)
+
+    assert status.status == Status.FAILED and "CHARTMOGUL_BASE_URL" in status.message
+    for output in (found, read_):
+        errors = [m.trace.error for m in output.errors]
+        assert errors and all(e.failure_type == FailureType.config_error for e in errors)
+        assert any("CHARTMOGUL_BASE_URL" in e.message for e in errors)
+    assert api.request_history == []
+
+
 @pytest.mark.parametrize("value", ["0", "-5", "fast", "nan"])
 def test_a_bad_request_rate_in_the_environment_is_a_config_error(monkeypatch, value):
     monkeypatch.setenv("CHARTMOGUL_REQUESTS_PER_SECOND", value)

@@ -3,7 +3,11 @@
 import base64
 import io
 import logging
+import signal
+import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import orjson
@@ -11,8 +15,15 @@ import pytest
 import requests
 import requests_mock
 from airbyte_cdk.entrypoint import AirbyteEntrypoint
-from airbyte_cdk.logger import AirbyteLogFormatter
-from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer, FailureType, Status
+from airbyte_cdk.logger import PRINT_BUFFER, AirbyteLogFormatter
+from airbyte_cdk.models import (
+    AirbyteStateMessage,
+    AirbyteStateMessageSerializer,
+    ConfiguredAirbyteCatalogSerializer,
+    FailureType,
+    Status,
+    Type,
+)
 from airbyte_cdk.test import entrypoint_wrapper
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, _run_command, make_file
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
@@ -70,6 +81,14 @@ def connection_status(output):
     found = [m.connectionStatus for m in output.connection_status_messages]
     assert len(found) == 1, found
     return found[0]
+
+
+def only_error(output: EntrypointOutput):
+    errors = [m.trace.error for m in output.errors]
+    assert len(errors) == 1, [e.message for e in errors]
+    assert errors[0].failure_type == FailureType.config_error
+    assert errors[0].stack_trace is None  # explained, not a crash
+    return errors[0]
 
 
 # --- check ---------------------------------------------------------------------------------------
@@ -222,15 +241,174 @@ def test_a_transient_failure_of_one_stream_does_not_stop_the_others(api):
     assert len(by_path(api, "/v1/customers")) > 1  # retried before giving up
 
 
-def test_a_stream_missing_from_the_connector_is_a_config_error(api):
+def test_a_stream_missing_from_the_connector_fails_alone_and_the_others_are_read(api):
+    customers = [{"id": n, "uuid": f"cus_{n}"} for n in range(3)]
+
+    def slow_page(request, context):
+        time.sleep(0.3)  # still reading when the missing stream has failed
+        return page(customers)
+
+    api.get(BASE_URL + "/v1/customers", json=slow_page)
     api.get(BASE_URL + "/v1/account", json={"name": "Example Test Company"})
 
-    output = run_read(catalog("account", "no_such_stream"))
+    output = run_read(catalog("no_such_stream", "customers", "account"))
 
-    errors = [m.trace.error for m in output.errors if m.trace.error.stream_descriptor is not None]
-    assert [e.stream_descriptor.name for e in errors] == ["no_such_stream"]
-    assert errors[0].failure_type == FailureType.config_error
+    assert records_of(output, "customers") == customers
+    assert records_of(output, "account") == [{"name": "Example Test Company"}]
+    assert statuses(output, "customers")[-1] == "COMPLETE"
+    assert statuses(output, "no_such_stream") == ["INCOMPLETE"]
+    errors = [m.trace.error for m in output.errors]
+    assert [e.stream_descriptor.name for e in errors if e.stream_descriptor] == ["no_such_stream"]
     assert "Refresh the source schema" in errors[0].message
+    summary = errors[-1]  # the read raised it: the run ends non-zero
+    assert summary.stream_descriptor is None and "no_such_stream failed" in summary.message
+    assert all(e.failure_type == FailureType.config_error for e in errors)
+
+
+def test_a_read_given_up_by_its_reader_stops_its_threads_and_its_requests(api):
+    endless = page([{"id": n, "uuid": f"cus_{n}"} for n in range(200)], cursor="next", has_more=True)
+    api.get(BASE_URL + "/v1/customers", json=endless)
+    messages = SourceChartmogul().read(logging.getLogger("airbyte"), CONFIG, catalog("customers"), None)
+
+    next(messages)
+    time.sleep(0.2)  # the stream fills the outbox and waits
+    messages.close()  # as when the process is told to stop
+
+    deadline = time.monotonic() + 10
+    while any(t.name.startswith("stream") for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(t.name.startswith("stream") for t in threading.enumerate())
+    requests_then = api.call_count
+    time.sleep(0.2)
+    assert api.call_count == requests_then
+
+
+def test_an_empty_catalog_reads_nothing_and_says_so(api):
+    output = run_read(catalog())
+
+    assert output.errors == [] and output.records == []
+    assert any(m.log.message.startswith("The catalog lists no stream: nothing to read.") for m in output.logs)
+
+
+def test_a_stream_listed_twice_is_refused_before_any_request(api):
+    doubled = catalog("customers", "account", "customers")
+
+    with pytest.raises(AirbyteTracedException) as caught:
+        list(SourceChartmogul().read(logging.getLogger("airbyte"), CONFIG, doubled, None))
+
+    assert caught.value.failure_type == FailureType.config_error
+    assert "'customers' more than once" in caught.value.message and "List each stream once" in caught.value.message
+    assert api.request_history == []
+
+
+def completed(*names: str) -> list[AirbyteStateMessage]:
+    return [
+        AirbyteStateMessageSerializer.load(
+            {
+                "type": "STREAM",
+                "stream": {
+                    "stream_descriptor": {"name": name},
+                    "stream_state": {"__ab_full_refresh_sync_complete": True},
+                },
+            }
+        )
+        for name in names
+    ]
+
+
+def test_a_completed_full_refresh_state_reads_nothing_of_its_stream_and_says_so(api):
+    api.get(BASE_URL + "/v1/account", json={"name": "Example Test Company"})
+    source = SourceChartmogul()
+    logger = logging.getLogger("airbyte")
+    logs = io.StringIO()
+    handler = logging.StreamHandler(logs)
+    logger.addHandler(handler)
+    try:
+        messages = list(source.read(logger, CONFIG, catalog("customers", "account"), completed("customers")))
+    finally:
+        logger.removeHandler(handler)
+
+    records = [m.record for m in messages if m.record]
+    assert [r.stream for r in records] == ["account"]
+    assert by_path(api, "/v1/customers") == []
+    warnings = [line for line in logs.getvalue().splitlines() if line.startswith("Not reading")]
+    assert len(warnings) == 1
+    assert "Not reading customers:" in warnings[0]
+    assert "__ab_full_refresh_sync_complete" in warnings[0]
+    assert "drop its entry from the state" in warnings[0] and "force_full_refresh=True" in warnings[0]
+
+
+def test_with_a_rejected_key_a_completed_state_still_reads_nothing_without_a_request_but_says_so(api, capsys, tmp_path):
+    api.get(requests_mock.ANY, status_code=401, json=UNAUTHORIZED)
+    state = make_file(tmp_path / "state.json", [AirbyteStateMessageSerializer.dump(m) for m in completed("customers")])
+
+    output, code = run_cli(["read", *files(str(tmp_path), CONFIG, catalog("customers")), "--state", state], capsys)
+
+    assert code == 0 and output.errors == []  # the CDK's meaning of that state, kept...
+    assert api.request_history == []
+    assert any(m.log.message.startswith("Not reading customers:") for m in output.logs)  # ...but said
+
+
+def test_a_completed_full_refresh_state_is_not_taken_for_a_reason_to_read_activities_again(api):
+    """activities' full refresh always starts over: no warning for it."""
+    api.get(BASE_URL + "/v1/activities", json=page([], envelope="entries"))
+    logs = io.StringIO()
+    handler = logging.StreamHandler(logs)
+    logging.getLogger("airbyte").addHandler(handler)
+    try:
+        list(
+            SourceChartmogul().read(
+                logging.getLogger("airbyte"), CONFIG, catalog("activities"), completed("activities")
+            )
+        )
+    finally:
+        logging.getLogger("airbyte").removeHandler(handler)
+
+    assert "Not reading" not in logs.getvalue()
+    assert by_path(api, "/v1/activities")  # read from the start
+
+
+@pytest.mark.parametrize(
+    "state, words",
+    [
+        (
+            [{"type": "GLOBAL", "global": {"shared_state": None, "stream_states": []}}],
+            ["GLOBAL state", "another connector's"],
+        ),
+        (
+            [{"type": "STREAM", "stream": {"stream_descriptor": {"name": "users"}, "stream_state": {"cursor": "x"}}}],
+            ["streams this connector does not have: 'users'"],
+        ),
+        (
+            [
+                {
+                    "type": "STREAM",
+                    "stream": {"stream_descriptor": {"name": "customers", "namespace": "crm"}, "stream_state": {}},
+                }
+            ],
+            ["'customers' (namespace 'crm')"],
+        ),
+        ({"users": {"updated_at": "2024-01-01"}, "customers": {}}, ["does not have: 'users'"]),
+    ],
+    ids=["global", "unknown_stream", "namespace", "legacy_unknown_stream"],
+)
+def test_another_connector_s_state_is_refused_before_any_request(api, capsys, tmp_path, state, words):
+    output, code = run_cli(
+        [
+            "read",
+            *files(str(tmp_path), CONFIG, catalog("customers")),
+            "--state",
+            make_file(tmp_path / "state.json", state),
+        ],
+        capsys,
+    )
+
+    assert code == 1
+    error = only_error(output)
+    for word in words:
+        assert word in error.message, error.message
+    assert "Give the state messages of a previous sync of this connector" in error.message
+    assert api.request_history == []
 
 
 def test_debug_read_never_shows_the_key_or_its_basic_auth_form(api, capfd):
@@ -352,17 +530,153 @@ def test_state_files_of_every_cdk_generation_are_read_per_stream(tmp_path, conte
     ]
 
 
-@pytest.mark.parametrize(
-    "content",
-    [{"activities": 5}, [{"type": "STREAM", "stream": {}}], [7]],
-    ids=["number", "no_descriptor", "not_an_object"],
-)
-def test_a_state_file_that_is_not_a_state_is_a_config_error(tmp_path, content):
-    path = make_file(tmp_path / "state.json", content)
-    with pytest.raises(AirbyteTracedException) as raised:
-        SourceChartmogul.read_state(path)
-    assert raised.value.failure_type == FailureType.config_error
-    assert "The state file is not an Airbyte state" in raised.value.message
+# --- the files named on the command line ----------------------------------------------------------
+
+MISSING_FILE, EMPTY_FILE, DIRECTORY = object(), object(), object()
+NOT_JSON = '{"api_key": "' + API_KEY + '", '  # cut short, and holding the key
+DISCOVERED = {"name": "customers", "json_schema": {}, "supported_sync_modes": ["full_refresh"]}
+CONFIGURED = {"stream": DISCOVERED, "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}
+
+# (option, content, words of the message after "The <option> file '<path>'")
+FILE_CASES = [
+    ("--config", MISSING_FILE, ["does not exist", "api_key"]),
+    ("--config", DIRECTORY, ["is a directory"]),
+    ("--config", EMPTY_FILE, ["is empty"]),
+    ("--config", NOT_JSON, ["is not valid JSON", "line 1, column"]),
+    ("--config", "\udcff", ["is not UTF-8 text"]),
+    ("--config", [CONFIG], ["holds a list, not a JSON object", '{"api_key": "<read-only key>"']),
+    ("--catalog", MISSING_FILE, ["does not exist", "make catalog"]),
+    ("--catalog", EMPTY_FILE, ["is empty", "make catalog"]),
+    ("--catalog", "streams: [customers]", ["is not valid JSON"]),
+    ("--catalog", [CONFIGURED], ["holds a list, not a JSON object"]),
+    ("--catalog", {"type": "CATALOG", "catalog": {"streams": [DISCOVERED]}}, ["the CATALOG message that `discover`"]),
+    ("--catalog", {"streams": [DISCOVERED]}, ["a stream of `discover`'s catalog, not a configured stream"]),
+    ("--catalog", {"stream": CONFIGURED}, ["has no 'streams' list"]),
+    (
+        "--catalog",
+        {"streams": [{**CONFIGURED, "sync_mode": "full"}]},
+        ["'customers' the sync_mode 'full'", "full_refresh, incremental"],
+    ),
+    (
+        "--catalog",
+        {"streams": [{**CONFIGURED, "destination_sync_mode": "replace"}]},
+        ["'customers' the destination_sync_mode 'replace'", "append, overwrite"],
+    ),
+    ("--catalog", {"streams": [{"stream": DISCOVERED, "sync_mode": "full_refresh"}]}, ["no destination_sync_mode"]),
+    (
+        "--catalog",
+        {"streams": [{**CONFIGURED, "stream": {"name": "customers"}}]},
+        ["is not a configured catalog", "json_schema"],
+    ),
+    ("--state", MISSING_FILE, ["does not exist", "leave out --state"]),
+    ("--state", EMPTY_FILE, ["is empty", "`[]`, or leave out --state"]),
+    ("--state", "[{]", ["is not valid JSON"]),
+    ("--state", 5, ["holds a number"]),
+    ("--state", {"activities": 5}, ["gives the stream 'activities' a number as its state"]),
+    ("--state", [7], ["has a number as entry 1, not a state message"]),
+    ("--state", [{"type": "STREAM", "stream": {}}], ["without stream.stream_descriptor.name"]),
+    ("--state", CONFIG, ["gives the stream 'api_key' a string as its state"]),  # the config, by mistake
+]
+FILE_IDS = [f"{option[2:]}-{number}" for number, (option, _, _) in enumerate(FILE_CASES)]
+
+
+def write_input(path: Path, content) -> str:
+    if content is MISSING_FILE:
+        return str(path)
+    if content is DIRECTORY:
+        path.mkdir()
+    elif content is EMPTY_FILE:
+        path.write_text(" \n")
+    elif isinstance(content, str):
+        path.write_bytes(content.encode("utf-8", "surrogateescape"))
+    else:
+        path.write_text(orjson.dumps(content).decode())
+    return str(path)
+
+
+def cli_args(tmp_path: Path, command: str, option: str, content) -> tuple[list[str], str]:
+    """The command with good files, but for `option`'s; and the path given for it."""
+    paths = {"--config": CONFIG, "--catalog": catalog("customers")}
+    args = [command]
+    for name in ("--config", "--catalog", "--state") if command == "read" else ("--config",):
+        if name == option:
+            args += [name, write_input(tmp_path / f"{name[2:]}.json", content)]
+        elif name in paths:
+            good = paths[name]
+            if name == "--catalog":
+                good = ConfiguredAirbyteCatalogSerializer.dump(good)
+            args += [name, make_file(tmp_path / f"{name[2:]}.json", good)]
+    return args, str(tmp_path / f"{option[2:]}.json")
+
+
+@pytest.mark.parametrize("option, content, words", FILE_CASES, ids=FILE_IDS)
+def test_a_bad_file_fails_read_with_a_config_error_naming_it_and_no_request(
+    api, capsys, tmp_path, option, content, words
+):
+    args, path = cli_args(tmp_path, "read", option, content)
+
+    output, code = run_cli(args, capsys)
+
+    assert code == 1
+    message = only_error(output).message
+    assert message.startswith(f"The {option} file '{path}' "), message
+    for word in words:
+        assert word in message, (word, message)
+    assert API_KEY not in all_text(output)
+    assert output.records == [] and api.request_history == []
+
+
+CONFIG_FILE_CASES = [case for case in FILE_CASES if case[0] == "--config"]
+
+
+@pytest.mark.parametrize("option, content, words", CONFIG_FILE_CASES, ids=FILE_IDS[: len(CONFIG_FILE_CASES)])
+def test_a_bad_config_file_fails_discover_with_a_config_error_naming_it(api, capsys, tmp_path, option, content, words):
+    args, path = cli_args(tmp_path, "discover", option, content)
+
+    output, code = run_cli(args, capsys)
+
+    assert code == 1
+    assert only_error(output).message.startswith(f"The --config file '{path}' ")
+    assert output.get_message_by_types([Type.CATALOG]) == []
+    assert API_KEY not in all_text(output)
+
+
+@pytest.mark.parametrize("option, content, words", CONFIG_FILE_CASES, ids=FILE_IDS[: len(CONFIG_FILE_CASES)])
+def test_a_bad_config_file_fails_check_with_a_failed_status_naming_it(api, capsys, tmp_path, option, content, words):
+    args, path = cli_args(tmp_path, "check", option, content)
+
+    output, code = run_cli(args, capsys)
+
+    assert code == 0  # check answers with its status, as for any other config mistake
+    status = connection_status(output)
+    assert status.status == Status.FAILED
+    assert status.message.startswith(f"The --config file '{path}' ")
+    assert output.errors == [] and api.request_history == []
+    assert API_KEY not in all_text(output)
+
+
+def test_an_empty_state_list_or_object_means_no_state(tmp_path):
+    assert SourceChartmogul.read_state(make_file(tmp_path / "list.json", [])) == []
+    assert SourceChartmogul.read_state(make_file(tmp_path / "object.json", {})) == []
+
+
+def test_the_config_is_checked_before_the_catalog(api, capsys, tmp_path):
+    args, _ = cli_args(tmp_path, "read", "--catalog", MISSING_FILE)
+    make_file(tmp_path / "config.json", {**CONFIG, "interval": "year"})
+
+    output, code = run_cli(args, capsys)
+
+    assert code == 1 and "'interval'" in only_error(output).message
+
+
+def test_a_command_line_without_a_command_says_what_to_give(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        run_module.run([])
+
+    assert exit_.value.code == 2
+    captured = capsys.readouterr()
+    assert "Give a command: spec, check, discover or read" in captured.err
+    assert "Traceback" not in captured.out + captured.err
 
 
 # --- the command line's own record writing (run.py) -----------------------------------------------
@@ -441,21 +755,172 @@ def test_cli_read_gives_the_messages_of_the_cdk_s_read(api, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "raised, code, stderr", [(None, 0, ""), (SystemExit(1), 1, ""), (SystemExit("bad"), 1, "bad\n")]
+    "raised, code, stderr",
+    [
+        (None, 0, ""),
+        (SystemExit(1), 1, ""),
+        (SystemExit("bad"), 1, "bad\n"),
+        (run_module.Stopped(143), 143, ""),
+    ],
 )
-def test_main_flushes_and_exits_with_run_s_code(monkeypatch, capsys, raised, code, stderr):
-    def fake_run():
-        print("the last message")
+def test_main_flushes_and_exits_with_run_s_code(monkeypatch, capfd, raised, code, stderr):
+    def fake_run(output):
+        output.write("the last message\n")
         if raised is not None:
             raise raised
 
-    exits = []
+    exits, handlers = [], {}
     monkeypatch.setattr(run_module, "run", fake_run)
     monkeypatch.setattr(run_module, "fewer_malloc_arenas", lambda: None)
     monkeypatch.setattr(run_module.os, "_exit", exits.append)
+    monkeypatch.setattr(run_module.signal, "signal", handlers.__setitem__)
 
     run_module.main()
 
     assert exits == [code]
-    out = capsys.readouterr()
+    out = capfd.readouterr()
     assert out.out == "the last message\n" and out.err == stderr
+    assert set(handlers) == {signal.SIGTERM, signal.SIGINT}
+
+
+# --- Output: whole lines, a prompt stop, a closed stdout -------------------------------------------
+
+
+class Pipe:
+    """A write end that takes at most `take` bytes a call and can be told to break or to stop."""
+
+    def __init__(self, take: int = 10**9):
+        self.take = take
+        self.data = b""
+        self.calls: list[bytes] = []
+        self.on_call = None  # called before each write, with the number of calls so far
+        self.broken = False
+
+    def write(self, view) -> int:
+        if self.on_call:
+            self.on_call(len(self.calls))
+        if self.broken:
+            raise BrokenPipeError(32, "Broken pipe")
+        piece = bytes(view[: self.take])
+        self.calls.append(piece)
+        self.data += piece
+        return len(piece)
+
+
+def record(n: int, size: int = 100) -> str:
+    data = orjson.dumps({"n": n, "x": "y" * size}).decode()
+    return f'{{"type":"RECORD","record":{{"stream":"s","data":{data},"emitted_at":1}}}}\n'
+
+
+def test_output_writes_whole_lines_of_at_most_pipe_buf_bytes_a_write():
+    pipe = Pipe()
+    output = run_module.Output(pipe.write)
+    lines = [record(n, size=n * 7) for n in range(200)] + [record(999, size=10000)]
+
+    for line in lines:
+        output.write(line)
+    output.close()
+
+    assert pipe.data.decode() == "".join(lines)
+    for piece in pipe.calls:
+        assert piece.endswith(b"\n")
+        assert len(piece) <= run_module.PIPE_BUF or piece.count(b"\n") == 1  # one line longer than PIPE_BUF
+
+
+def test_output_writes_anything_but_a_record_at_once_and_records_in_batches():
+    pipe = Pipe()
+    output = run_module.Output(pipe.write)
+    output.FLUSH_SECONDS = 3600
+
+    output.write(record(1))
+    assert pipe.data == b""
+    output.write('{"type":"STATE","state":{}}\n')
+    assert pipe.data.decode() == record(1) + '{"type":"STATE","state":{}}\n'
+
+
+def test_output_keeps_an_unfinished_line_until_it_ends_or_the_output_closes():
+    pipe = Pipe()
+    output = run_module.Output(pipe.write)
+
+    print("a log line", file=output)  # two writes: the text, then its end
+    output.write("no end yet")
+    assert pipe.data == b"a log line\n"
+    output.close()
+    assert pipe.data == b"a log line\nno end yet"
+
+
+def test_a_signal_during_a_partial_write_finishes_that_line_starts_no_other_then_stops():
+    pipe = Pipe(take=7)  # a slow reader: every write goes through in part
+    output = run_module.Output(pipe.write)
+    lines = [f'{{"type":"LOG","n":{n}}}\n' for n in range(3)]
+    seen = []
+
+    def signal_arrives(calls):
+        if calls == 1:  # the first line half written
+            output.interrupt(signal.SIGTERM)  # must not raise here: the write would lose its count
+            seen.append(output.stop_code)
+
+    pipe.on_call = signal_arrives
+    with pytest.raises(run_module.Stopped) as stopped:
+        output.write("".join(lines))
+
+    assert seen == [143] and stopped.value.code == 143
+    assert pipe.data == lines[0].encode()  # the first line whole, nothing of the next
+    output.close()
+    assert pipe.data == lines[0].encode()
+
+
+def test_after_a_stop_the_main_thread_leaves_and_other_threads_lines_are_dropped():
+    pipe = Pipe()
+    output = run_module.Output(pipe.write)
+    with pytest.raises(run_module.Stopped) as stopped:
+        output.interrupt(signal.SIGINT)
+    assert stopped.value.code == 130
+
+    other = threading.Thread(target=output.write, args=('{"type":"LOG"}\n',))
+    other.start()
+    other.join()
+    with pytest.raises(run_module.Stopped):
+        output.write('{"type":"LOG"}\n')
+    assert pipe.data == b""
+
+
+def test_a_closed_stdout_stops_the_output_quietly_with_exit_code_141():
+    pipe = Pipe()
+    output = run_module.Output(pipe.write)
+    pipe.broken = True
+
+    other = threading.Thread(target=output.write, args=('{"type":"LOG","from":"a stream thread"}\n',))
+    other.start()
+    other.join()  # no exception in that thread
+    assert output.stop_code == 141
+    with pytest.raises(run_module.Stopped) as stopped:
+        output.write(record(1))
+    assert stopped.value.code == 141
+
+
+def test_a_stop_leaves_after_the_grace_whatever_the_reader_does():
+    left = threading.Event()
+    codes = []
+    output = run_module.Output(Pipe().write, grace=0.05, leave=lambda code: (codes.append(code), left.set()))
+    threads = threading.active_count()
+
+    with pytest.raises(run_module.Stopped):
+        output.interrupt(signal.SIGTERM)
+
+    # No thread started in the handler: starting one there can wait forever on a lock that the
+    # interrupted main thread holds.
+    assert threading.active_count() == threads
+    assert left.wait(10)
+    assert codes == [143]
+
+
+def test_run_writes_through_the_output_and_puts_stdout_and_the_log_handler_back(capsys):
+    stdout = sys.stdout
+    handlers = [h for h in logging.getLogger().handlers if getattr(h, "stream", None) is PRINT_BUFFER]
+
+    run_module.run(["spec"])
+
+    assert '"type":"SPEC"' in capsys.readouterr().out
+    assert sys.stdout is stdout
+    assert all(h.stream is PRINT_BUFFER for h in handlers)
