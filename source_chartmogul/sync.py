@@ -88,7 +88,7 @@ def read(
     catalog: ConfiguredAirbyteCatalog,
     state: list[AirbyteStateMessage] | None,
 ) -> Iterator[AirbyteMessage | Records]:
-    check_inputs(streams, catalog, state)
+    check_inputs(logger, streams, catalog, state)
     if not catalog.streams:
         logger.warning("The catalog lists no stream: nothing to read. List the streams to read in it.")
     outbox: queue.Queue = queue.Queue(maxsize=20)  # Records, other messages, _Finished
@@ -249,9 +249,17 @@ def _is_config_error(error: BaseException) -> bool:
 
 
 def check_inputs(
-    streams: Mapping[str, Stream], catalog: ConfiguredAirbyteCatalog, state: list[AirbyteStateMessage] | None
+    logger: logging.Logger,
+    streams: Mapping[str, Stream],
+    catalog: ConfiguredAirbyteCatalog,
+    state: list[AirbyteStateMessage] | None,
 ) -> None:
-    """Refuses, before any request, a catalog or state that this connector cannot read as meant."""
+    """Refuses, before any request, a catalog or state that this connector cannot read as meant.
+
+    A state with none of this connector's streams is another connector's, and refused. Beside
+    states of its own streams, one of a stream it does not have (a stream a later version dropped,
+    or left over on the platform) only gets a warning: it is never read, and refusing it would stop
+    every sync of the connection until someone edits its state."""
     names = [configured.stream.name for configured in catalog.streams]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
@@ -272,10 +280,15 @@ def check_inputs(
             foreign.append(
                 label + (f" (namespace {descriptor.namespace!r})" if descriptor and descriptor.namespace else "")
             )
-    if foreign:
+    if foreign and len(foreign) == len(state or []):
         raise config_error(
-            f"The state given has state for streams this connector does not have: {', '.join(foreign)}. It is "
-            f"not this connector's state, or not all of it. {STATE_FIX}"
+            f"The state given has state only for streams this connector does not have: {', '.join(foreign)}. "
+            f"It is not this connector's state. {STATE_FIX}"
+        )
+    if foreign:
+        logger.warning(
+            f"The state given also has state for streams this connector does not have: {', '.join(foreign)}. "
+            "It is ignored; the other streams' states are used."
         )
 
 

@@ -377,7 +377,7 @@ def test_a_completed_full_refresh_state_is_not_taken_for_a_reason_to_read_activi
         ),
         (
             [{"type": "STREAM", "stream": {"stream_descriptor": {"name": "users"}, "stream_state": {"cursor": "x"}}}],
-            ["streams this connector does not have: 'users'"],
+            ["only for streams this connector does not have: 'users'"],
         ),
         (
             [
@@ -388,7 +388,7 @@ def test_a_completed_full_refresh_state_is_not_taken_for_a_reason_to_read_activi
             ],
             ["'customers' (namespace 'crm')"],
         ),
-        ({"users": {"updated_at": "2024-01-01"}, "customers": {}}, ["does not have: 'users'"]),
+        ({"users": {"updated_at": "2024-01-01"}, "tickets": {}}, ["does not have: 'users', 'tickets'"]),
     ],
     ids=["global", "unknown_stream", "namespace", "legacy_unknown_stream"],
 )
@@ -409,6 +409,23 @@ def test_another_connector_s_state_is_refused_before_any_request(api, capsys, tm
         assert word in error.message, error.message
     assert "Give the state messages of a previous sync of this connector" in error.message
     assert api.request_history == []
+
+
+def test_a_state_of_a_stream_it_does_not_have_beside_its_own_is_ignored_with_a_warning(api, capsys, tmp_path):
+    api.get(BASE_URL + "/v1/customers", json=page([{"id": 1, "uuid": "cus_1"}]))
+    state = [
+        {"type": "STREAM", "stream": {"stream_descriptor": {"name": "users"}, "stream_state": {"cursor": "x"}}},
+        {"type": "STREAM", "stream": {"stream_descriptor": {"name": "customers"}, "stream_state": {}}},
+    ]
+    output, code = run_cli(
+        ["read", *files(str(tmp_path), CONFIG, catalog("customers")), "--state", make_file(tmp_path / "s.json", state)],
+        capsys,
+    )
+
+    assert code == 0
+    logs = [message.log.message for message in output.logs]
+    assert any("does not have: 'users'" in message and "ignored" in message for message in logs), logs
+    assert records_of(output, "customers") == [{"id": 1, "uuid": "cus_1"}]
 
 
 def test_debug_read_never_shows_the_key_or_its_basic_auth_form(api, capfd):
