@@ -36,6 +36,8 @@ unit: $(VENV)/.installed
 integration: $(VENV)/.installed
 	$(PY) -m pytest integration_tests
 
+# The goals of docs/benchmark.md, a few minutes on 2 cores; exits 1 if one is missed.
+# `make bench BENCH_QUICK=1`: a fifth of the data, one attempt, a smoke run of under a minute.
 bench: $(VENV)/.installed
 	$(PY) tools/bench.py
 

@@ -2,21 +2,31 @@
 
 Per scenario it runs the real CLI (`main.py read`) and the floor (one `requests` session,
 one request at a time, `.json()` of every page, nothing else) over the same pages, each in a
-fresh child process, and prints records, records/s, requests, 429/503 drawn, wall time and
-peak memory. Then it checks the three goals of the issue as ratios from this one run:
+fresh child process, and prints records, requests, 429/503 drawn, start-up, wall time and peak
+memory. Then it judges the goals of issue 13 as ratios from this one run:
 
-* instant: the connector's records/s at least half the floor's;
-* latency: a full sync in at most a third of the floor's time (the floor is the
-  one-request-at-a-time client), with no 429 or 503 drawn;
-* memory: the connector's peak memory on the large data set within +25 % of the instant one.
+* per record: the connector's marginal records/s between the two instant data sets (small and
+  large; pacing lifted for both, as the floor is not paced either) at least 0.8x the floor's.
+  Start-up cancels out of a marginal rate: it is reported on its own line.
+* latency: in each latency scenario the connector's wall time within 1.1x of the bound, with
+  no 429 or 503 drawn in any attempt. The bound is the connector's own start-up (spawn to first
+  request) plus the longest chain that cannot be split (the customers pages, each asked for
+  with the cursor of the one before) times the round trip the floor measured on it; or, if
+  longer, the time the API's limits need for all the pages the floor read.
+* memory: the connector's peak RSS on the large data set within 1.25x of the small one's.
+
+Start-up, per command (spec, check, discover, read): the time from spawn to the command's first
+request, or to its exit if it sends none, beside a bare `import airbyte_cdk` in a fresh
+interpreter, taken attempt by attempt in the small scenario. Reported, not judged.
 
 Each run is repeated (--repeat, default 3), connector and floor taking turns, and the attempt
-with the median wall time counts: this machine's speed drifts by 10 % and more. In the instant
-scenario each attempt also times a bare `import airbyte_cdk` in a fresh interpreter, the
-start-up any classic CDK connector pays, to set beside the time the instant goal allows.
+with the median wall time counts: this machine's speed drifts by 10 % and more. Under latency
+the floor is slow and steady (it waits on the sandbox, not the CPU): it runs in the first
+attempt only.
 
-Options: --quick (small data, one attempt), --scenario NAME, --repeat N, --sandbox thread|process.
-The same tables go to .bench/results.md; docs/benchmark.md says what the numbers mean.
+Options: --quick or BENCH_QUICK=1 (a fifth of the data, one attempt), --scenario NAME,
+--repeat N, --sandbox thread|process. The same tables go to .bench/results.md;
+docs/benchmark.md says what the numbers mean.
 """
 
 import argparse
@@ -47,18 +57,33 @@ START_DATE = "2015-01-01T00:00:00Z"
 # activities turn readable as the clock passes them): every attempt reads the same records.
 DATA_UNTIL = datetime.now(timezone.utc).date() - timedelta(days=1)
 FUTURE_DAYS = 0
-INTERVAL = "month"
+# Daily, as the issue measured it: customer_count is then one answer of some 4,000 entries.
+INTERVAL = "day"
 STREAMS = ("customers", "activities", "customer_count")
+# The chain no client can split: customers are paged by cursor only, with no filter to cut them
+# into ranges read at once, and each page's cursor comes with the page before. (Activities can
+# be cut by date; customer_count is one request.)
+CHAIN = "customers"
+CHAIN_PATH = f"/v1/{CHAIN}"
 RATE_ENV = "CHARTMOGUL_REQUESTS_PER_SECOND"
-# Pacing off: on an instant local stand-in the floor is not paced either, so the instant
+# Pacing lifted: on an instant local stand-in the floor is not paced either, so the per-record
 # comparison measures what the connector costs per record, not the real API's rate limit.
 UNPACED = "100000"
 PAGE_SIZE = 200
+# ChartMogul's documented limits (40 requests/s per account, 20 parallel connections) and the
+# round trip the issue measured its stand-in at.
+REAL_LIMITS = {"latency_ms": 150, "rate_limit_rps": 40, "max_connections": 20}
+
+PER_RECORD_TARGET = 0.8  # connector's marginal records/s / the floor's, at least
+BOUND_TARGET = 1.1  # connector's wall / the bound, at most
+MEMORY_TARGET = 1.25  # connector's peak RSS, large / small, at most
+STARTUP_COMMANDS = ("spec", "check", "discover", "read")
+BARE_IMPORT = "import airbyte_cdk"
 
 
 @dataclass
 class Run:
-    """One child process: the connector or the floor."""
+    """One child process: the connector, the floor, or a start-up command."""
 
     label: str
     records: dict = field(default_factory=dict)
@@ -66,7 +91,11 @@ class Run:
     statuses: dict = field(default_factory=dict)
     max_parallel: int = 0
     wall: float = 0.0
+    spawned: float = 0.0  # time.monotonic() at spawn: the sandbox logs requests on that clock
+    startup: float | None = None  # spawn to the first request the sandbox saw
     first_record: float | None = None
+    chain: tuple | None = None  # the floor's own timing of the customers chain: (pages, seconds)
+    paths: dict = field(default_factory=dict)  # per path, as the sandbox saw it: [count, first start, last end]
     cpu: float = 0.0
     peak_rss_mb: float = 0.0
     error: str | None = None
@@ -91,43 +120,57 @@ class Scenario:
     customers: int
     activities: int
     faults: dict
-    connector_rates: tuple  # one connector run per entry: None is the default pacing
-    time_cdk_import: bool = False  # also time a bare `import airbyte_cdk`, each attempt
-    cdk_imports: list = field(default_factory=list)  # its wall s, per attempt
-    runs: list = field(default_factory=list)  # per run label, the median attempt
-    attempts: dict = field(default_factory=dict)  # per run label, every attempt
+    paced: bool  # the connector's default pacing; False: lifted (UNPACED)
+    time_startup: bool = False  # also run spec, check, discover and a bare CDK import, each attempt
+    runs: dict = field(default_factory=dict)  # "connector", "floor": the median attempt of each
+    attempts: dict = field(default_factory=dict)  # "connector", "floor", and start-up commands: every attempt
+
+    @property
+    def latency(self) -> bool:
+        return bool(self.faults.get("latency_ms"))
 
 
 def scenarios(quick: bool) -> list[Scenario]:
     scale = 5 if quick else 1
-    real_limits = {"latency_ms": 100, "rate_limit_rps": 40, "max_connections": 20}
     return [
         Scenario(
-            "instant",
-            "no latency, no limits: what the connector costs per record",
+            "small",
+            "no latency, no limits, pacing lifted: the smaller size of the per-record rate",
             5000 // scale,
             50000 // scale,
             {},
-            (UNPACED, None),
-            time_cdk_import=True,
+            paced=False,
+            time_startup=True,
         ),
         Scenario(
-            "latency",
-            "100 ms a request under the real limits (40 req/s, 20 connections)",
-            5000 // scale,
-            50000 // scale,
-            real_limits,
-            (None,),
-        ),
-        Scenario(
-            "memory",
-            "the instant sandbox with six times the activities",
+            "large",
+            "the same with six times the activities: the larger size of the per-record rate",
             5000 // scale,
             300000 // scale,
             {},
-            (UNPACED,),
+            paced=False,
+        ),
+        Scenario(
+            "latency-mixed",
+            "150 ms a request under the API's limits (40 req/s, 20 connections), default pacing",
+            6000 // scale,
+            22000 // scale,
+            REAL_LIMITS,
+            paced=True,
+        ),
+        Scenario(
+            "latency-customers",
+            "the same limits; customers dominate, few activities",
+            20000 // scale,
+            2000 // scale,
+            REAL_LIMITS,
+            paced=True,
         ),
     ]
+
+
+SCENARIO_NAMES = tuple(scenario.name for scenario in scenarios(False))
+LATENCY_SCENARIOS = tuple(scenario.name for scenario in scenarios(False) if scenario.latency)
 
 
 # --- the sandbox, in this process or in its own -------------------------------------------------
@@ -206,10 +249,18 @@ class ProcessSandbox:
 
 
 def _stats(sandbox: Sandbox) -> dict:
+    log = sandbox.requests
+    paths: dict[str, list] = {}
+    for request in log:
+        ended = request.started + request.duration
+        count, first, last = paths.get(request.path, (0, request.started, ended))
+        paths[request.path] = [count + 1, min(first, request.started), max(last, ended)]
     return {
-        "requests": len(sandbox.requests),
+        "requests": len(log),
         "statuses": {str(status): count for status, count in sandbox.status_counts.items()},
         "max_parallel": sandbox.max_parallel_seen,
+        "first_request": min((request.started for request in log), default=None),
+        "paths": paths,
     }
 
 
@@ -252,17 +303,21 @@ def floor(base_url: str) -> None:
             print(FIRST_RECORD, flush=True)  # the parent times it, as it times the connector's
         return body
 
-    def cursor_chain(name: str, path: str, params: dict) -> None:
-        cursor = None
+    def cursor_chain(name: str, path: str, params: dict) -> int:
+        cursor, pages = None, 0
         while True:
             body = get(path, {**params, "per_page": PAGE_SIZE, **({"cursor": cursor} if cursor else {})})
+            pages += 1
             counts[name] += len(body["entries"])
             if not body.get("has_more") or not body.get("cursor"):
-                return
+                return pages
             cursor = body["cursor"]
 
     now = datetime.now(timezone.utc)
-    cursor_chain("customers", "customers", {})
+    # Timed here, page to page with nothing else in between: the round trip of the chain bound.
+    began = time.perf_counter()
+    pages = cursor_chain(CHAIN, CHAIN, {})
+    chain = (pages, time.perf_counter() - began)
     # One chain over the connector's range: from the start date up to now.
     cursor_chain("activities", "activities", {"start-date": START_DATE, "end-date": now.strftime("%Y-%m-%dT%H:%M:%SZ")})
     body = get(
@@ -270,7 +325,7 @@ def floor(base_url: str) -> None:
         {"start-date": START_DATE[:10], "end-date": now.date().isoformat(), "interval": INTERVAL},
     )
     counts["customer_count"] = len(body["entries"])
-    print(json.dumps({"records": counts}), flush=True)
+    print(json.dumps({"records": counts, "chain": chain}), flush=True)
 
 
 # --- running a child and measuring it ----------------------------------------------------------
@@ -293,6 +348,7 @@ def measure(label: str, command: list[str], env: dict, log_path: Path, parse_std
     usage_path = log_path.with_suffix(".time")
     if GNU_TIME.exists():
         command = [str(GNU_TIME), "-f", "%M %U %S", "-o", str(usage_path), *command]
+    run.spawned = time.monotonic()
     started = time.perf_counter()
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log)
@@ -397,59 +453,104 @@ def floor_output(run: Run, stdout, started: float, log) -> None:
         if line.strip() == FIRST_RECORD.encode():
             run.first_record = time.perf_counter() - started
         elif line.startswith(b"{"):
-            run.records = json.loads(line)["records"]
+            result = json.loads(line)
+            run.records, run.chain = result["records"], tuple(result["chain"])
     if not run.records:
         run.error = "no result"
 
 
-def run_connector(label: str, url: str, rate: str | None, scenario: Scenario, sandbox, catalog: Path) -> Run:
+def expect_message(kind: str, check=None):
+    """A stdout reader for spec, check and discover: keeps the output, wants one message of `kind`."""
+
+    def parse(run: Run, stdout, started: float, log) -> None:
+        seen = False
+        for line in stdout:
+            log.write(line)
+            if line.startswith(b"{") and f'"type":"{kind}"'.encode() in line:
+                message = orjson.loads(line)
+                seen = True
+                problem = check(message) if check else None
+                if problem:
+                    run.error = run.error or problem
+        if not seen and not run.error:
+            run.error = f"no {kind} message"
+
+    return parse
+
+
+def _check_failed(message: dict) -> str | None:
+    status = message["connectionStatus"]
+    return None if status["status"] == "SUCCEEDED" else f"check {status['status']}: {status.get('message')}"
+
+
+def drain(run: Run, stdout, started: float, log) -> None:
+    log.write(stdout.read())
+
+
+def connector_env(url: str, paced: bool) -> dict:
     env = {**os.environ, "CHARTMOGUL_BASE_URL": url}
     env.pop(RATE_ENV, None)
-    if rate is not None:
-        env[RATE_ENV] = rate
+    if not paced:
+        env[RATE_ENV] = UNPACED
+    return env
+
+
+def run_connector(url: str, scenario: Scenario, sandbox, catalog: Path) -> Run:
+    pacing = f"default pacing, {default_rate()} req/s" if scenario.paced else "pacing lifted"
     command = [sys.executable, "main.py", "read", "--config", str(WORK / "config.json"), "--catalog", str(catalog)]
+    log = WORK / f"{scenario.name}-connector.log"
+    env = connector_env(url, scenario.paced)
     return _observed(
-        sandbox,
-        lambda: measure(
-            label,
-            command,
-            env,
-            WORK / f"{scenario.name}-connector-{'unpaced' if rate else 'paced'}.log",
-            connector_output,
-        ),
+        sandbox, scenario, lambda: measure(f"connector: main.py read, {pacing}", command, env, log, connector_output)
     )
 
 
 def run_floor(url: str, scenario: Scenario, sandbox) -> Run:
     command = [sys.executable, __file__, "--floor", url]
+    log = WORK / f"{scenario.name}-floor.log"
     return _observed(
         sandbox,
-        lambda: measure(
-            "floor: requests loop, 1 at a time",
-            command,
-            dict(os.environ),
-            WORK / f"{scenario.name}-floor.log",
-            floor_output,
-        ),
+        scenario,
+        lambda: measure("floor: requests loop, 1 at a time", command, dict(os.environ), log, floor_output),
     )
 
 
-def cdk_import_seconds() -> float:
-    """Wall time of a fresh interpreter that imports the CDK and leaves as the connector does
-    (os._exit): the start-up every classic CDK connector pays before it reads anything."""
-    started = time.monotonic()
-    subprocess.run([sys.executable, "-c", "import os, airbyte_cdk; os._exit(0)"], cwd=ROOT, check=True)
-    return time.monotonic() - started
+def run_startup(name: str, url: str, scenario: Scenario, sandbox) -> Run:
+    """One start-up command: a bare CDK import, or spec, check or discover through the CLI."""
+    config = ["--config", str(WORK / "config.json")]
+    commands = {
+        # Leaves as the connector does (os._exit): the start-up every classic CDK connector pays.
+        BARE_IMPORT: ([sys.executable, "-c", "import os, airbyte_cdk; os._exit(0)"], drain),
+        "spec": ([sys.executable, "main.py", "spec"], expect_message("SPEC")),
+        "check": ([sys.executable, "main.py", "check", *config], expect_message("CONNECTION_STATUS", _check_failed)),
+        "discover": ([sys.executable, "main.py", "discover", *config], expect_message("CATALOG")),
+    }
+    command, parse = commands[name]
+    log = WORK / f"{scenario.name}-startup-{name.replace(' ', '-')}.log"
+    label = f"python -c '{name}'" if name == BARE_IMPORT else f"main.py {name}"
+    env = connector_env(url, scenario.paced)
+    return _observed(sandbox, scenario, lambda: measure(label, command, env, log, parse))
 
 
-def _observed(sandbox, go) -> Run:
-    # The sandbox's rate limit is a sliding one-second window: let the last run's requests age out.
-    time.sleep(1.1)
+def _observed(sandbox, scenario: Scenario, go) -> Run:
+    if scenario.faults.get("rate_limit_rps"):
+        # The sandbox's rate limit is a sliding one-second window: let the last run's requests age out.
+        time.sleep(1.1)
     sandbox.reset()
     run = go()
     stats = sandbox.stats()
     run.requests, run.statuses, run.max_parallel = stats["requests"], stats["statuses"], stats["max_parallel"]
+    run.paths = stats["paths"]
+    if stats["first_request"] is not None:
+        run.startup = stats["first_request"] - run.spawned
     return run
+
+
+def startup_of(run: Run) -> float | None:
+    """Spawn to the first request; for a command that sends none (spec, discover), spawn to exit."""
+    if run.error:
+        return None
+    return run.startup if run.requests else run.wall
 
 
 def discover_catalog(url: str) -> Path:
@@ -475,7 +576,7 @@ def discover_catalog(url: str) -> Path:
     return path
 
 
-# --- the scenarios and the goals ---------------------------------------------------------------
+# --- the scenarios ------------------------------------------------------------------------------
 
 
 def default_rate() -> str:
@@ -486,35 +587,37 @@ def default_rate() -> str:
 
 
 def run_scenario(scenario: Scenario, host, repeat: int) -> None:
-    """Runs the connector and the floor `repeat` times each, taking turns so that a slow spell of
-    the machine hits both; keeps the median attempt (by wall time) of each."""
+    """Runs the connector and the floor `repeat` times each, taking turns so that a slow spell
+    of the machine hits both; keeps the median attempt (by wall time) of each."""
     print(
         f"\n{scenario.name}: {scenario.customers:,} customers, {scenario.activities:,} activities; {scenario.about}",
         flush=True,
     )
     sandbox = host(scenario)
     url = sandbox.start()
-    attempts: dict[str, list[Run]] = {}
+    attempts: dict[str, list[Run]] = scenario.attempts
     try:
         catalog = WORK / "catalog.json"
         if not catalog.exists():
             catalog = discover_catalog(url)
-        for _ in range(repeat):
-            for rate in scenario.connector_rates:
-                pacing = "pacing off" if rate == UNPACED else f"default pacing, {default_rate()} req/s"
-                run = run_connector(f"connector: main.py read, {pacing}", url, rate, scenario, sandbox, catalog)
-                attempts.setdefault(run.label, []).append(run)
-                print(f"  {_line(run)}", flush=True)
-            run = run_floor(url, scenario, sandbox)
-            attempts.setdefault(run.label, []).append(run)
+        for attempt in range(repeat):
+            if scenario.time_startup:
+                # Back to back with the read, so each attempt's differences share the machine's pace.
+                for name in (BARE_IMPORT, *STARTUP_COMMANDS[:-1]):
+                    run = run_startup(name, url, scenario, sandbox)
+                    attempts.setdefault(name, []).append(run)
+                    print(f"  {_line(run)}", flush=True)
+            run = run_connector(url, scenario, sandbox, catalog)
+            attempts.setdefault("connector", []).append(run)
             print(f"  {_line(run)}", flush=True)
-            if scenario.time_cdk_import:
-                scenario.cdk_imports.append(cdk_import_seconds())
-                print(f"  python -c 'import airbyte_cdk': {scenario.cdk_imports[-1]:.2f} s", flush=True)
+            if scenario.latency and attempt:
+                continue  # the floor waits on the sandbox, not the CPU: one attempt is enough
+            run = run_floor(url, scenario, sandbox)
+            attempts.setdefault("floor", []).append(run)
+            print(f"  {_line(run)}", flush=True)
     finally:
         sandbox.stop()
-    scenario.runs = [_median(runs) for runs in attempts.values()]
-    scenario.attempts = attempts
+    scenario.runs = {role: _median(attempts[role]) for role in ("connector", "floor") if role in attempts}
 
 
 def _middle(items: list, key=None):
@@ -535,98 +638,185 @@ def _median(runs: list[Run]) -> Run:
 
 def _line(run: Run) -> str:
     outcome = f"FAILED: {run.error}" if run.error else "ok"
-    return f"{run.label}: {run.total:,} records in {run.wall:.1f} s ({outcome})"
+    startup = startup_of(run)
+    first = f", first request at {startup:.2f} s" if startup is not None and run.requests else ""
+    records = f"{run.total:,} records in " if run.records else ""
+    return f"{run.label}: {records}{run.wall:.2f} s{first} ({outcome})"
+
+
+# --- the goals ----------------------------------------------------------------------------------
+
+INFO = "info"
+
+
+def marginal_rate(small: Run, large: Run) -> float | None:
+    """Records/s between two data sizes: start-up, the same in both, cancels out. None when the
+    larger run was not both larger and slower (sizes too close for this machine's noise)."""
+    records, seconds = large.total - small.total, large.wall - small.wall
+    if records <= 0 or seconds <= 0:
+        return None
+    return records / seconds
+
+
+def bound(
+    startup: float,
+    chain_pages: int,
+    round_trip: float,
+    requests: int,
+    rate_limit: float | None = None,
+    connections: int | None = None,
+) -> tuple[float, str]:
+    """The least wall time a sync can take: start-up, then the longer of the chain that cannot be
+    split (its pages one round trip each) and what the API's limits allow for all the requests
+    (at most `rate_limit` a second, and at most `connections` in flight, one round trip each).
+    Returns the seconds and which of the two it is ("chain" or "rate")."""
+    chain = chain_pages * round_trip
+    pace = rate_limit or float("inf")
+    if connections:
+        pace = min(pace, connections / round_trip)
+    rate = requests / pace
+    return startup + max(chain, rate), "chain" if chain >= rate else "rate"
 
 
 def goals(by_name: dict[str, Scenario]) -> list[tuple]:
     """(goal, measured, target, passed); passed is None when a scenario it needs was not run,
     INFO for a line that is not a goal."""
-    rows = []
-    instant = by_name.get("instant")
-    if instant:
-        connector, floor_run = instant.runs[0], instant.runs[-1]
-        ratio = connector.per_second / floor_run.per_second if floor_run.per_second else 0.0
-        rows.append(
-            (
-                "instant: connector records/s / floor records/s",
-                f"{connector.per_second:,.0f} / {floor_run.per_second:,.0f} = {ratio:.2f}",
-                ">= 0.50",
-                _ok(ratio >= 0.5, connector, floor_run),
-            )
+    small, large = by_name.get("small"), by_name.get("large")
+    rows = per_record_rows(small, large)
+    rows += startup_rows(small)
+    for name in LATENCY_SCENARIOS:
+        rows += latency_rows(name, by_name.get(name))
+    rows += memory_rows(small, large)
+    return rows
+
+
+def per_record_rows(small: Scenario | None, large: Scenario | None) -> list[tuple]:
+    goal = "per record: connector / floor, marginal records/s from small to large, pacing lifted"
+    target = f">= {PER_RECORD_TARGET:.2f}"
+    if not (small and large):
+        return [(goal, "needs small and large", target, None)]
+    rates = {}
+    for role in ("connector", "floor"):
+        rates[role] = marginal_rate(small.runs[role], large.runs[role])
+    connector, floor_run = small.runs["connector"], small.runs["floor"]
+    if rates["connector"] is None or rates["floor"] is None:
+        unmeasured = [role for role, rate in rates.items() if rate is None]
+        measured = f"no rate for the {' and '.join(unmeasured)}: the large run was not slower than the small one"
+        rows = [(goal, measured, target, False)]
+    else:
+        ratio = rates["connector"] / rates["floor"]
+        measured = f"{rates['connector']:,.0f} / {rates['floor']:,.0f} = {ratio:.2f}"
+        rows = [(goal, measured, target, _ok(ratio >= PER_RECORD_TARGET, *small.runs.values(), *large.runs.values()))]
+    startups = [startup_of(run) for run in (connector, floor_run)]
+    rows.append(
+        (
+            "per record: start-up, spawn to first request (small)",
+            "connector " + " s, floor ".join(_seconds(value) for value in startups) + " s",
+            "-",
+            INFO,
         )
-        # Not a goal: the same ratio without start-up (importing the CDK takes about a second),
-        # to tell a fixed cost from a cost per record.
-        read_ratio = _read_rate(connector) / _read_rate(floor_run) if _read_rate(floor_run) else 0.0
+    )
+    return rows
+
+
+def startup_rows(small: Scenario | None) -> list[tuple]:
+    """What each command adds to a bare `import airbyte_cdk`: the median, over attempts, of the
+    difference within each attempt (the two ran back to back, at the machine's pace of the moment)."""
+    if not small or BARE_IMPORT not in small.attempts:
+        return [("start-up: spec, check, discover, read", "needs small", "-", None)]
+    bare = [startup_of(run) for run in small.attempts[BARE_IMPORT]]
+    rows = [("start-up: a bare `import airbyte_cdk`, spawn to exit", f"{_seconds(_median_of(bare))} s", "-", INFO)]
+    for name in STARTUP_COMMANDS:
+        runs = small.attempts.get("connector" if name == "read" else name, [])
+        own = [startup_of(run) for run in runs]
+        added = [None if a is None or b is None else a - b for a, b in zip(own, bare)]
+        until = "first request" if name in ("check", "read") else "exit"
         rows.append(
             (
-                "instant, after the first record: the same ratio",
-                f"{_read_rate(connector):,.0f} / {_read_rate(floor_run):,.0f} = {read_ratio:.2f}",
+                f"start-up: main.py {name}, spawn to {until}; added to the bare import",
+                f"{_seconds(_median_of(own))} s; {_seconds(_median_of(added), '+')} s",
                 "-",
                 INFO,
             )
         )
-        if instant.cdk_imports:
-            # Not a goal: how much of the time the goal allows (twice the floor's wall) goes
-            # to importing the CDK alone, before any connector code runs.
-            imports = _middle(instant.cdk_imports)
-            allowed = 2 * floor_run.wall
-            rows.append(
-                (
-                    "instant: importing the CDK alone / the whole run the goal allows",
-                    f"{imports:.2f} s / {allowed:.2f} s (2 x floor) = {imports / allowed:.2f}",
-                    "-",
-                    INFO,
-                )
-            )
-    else:
-        rows.append(("instant: connector records/s / floor records/s", "not run", ">= 0.50", None))
-    latency = by_name.get("latency")
-    if latency:
-        connector, floor_run = latency.runs[0], latency.runs[-1]
-        ratio = connector.wall / floor_run.wall if floor_run.wall else 0.0
-        drawn = sum(sum(run.throttled) for run in latency.attempts.get(connector.label, [connector]))
-        rows.append(
-            (
-                "latency: connector wall time / one-at-a-time wall time",
-                f"{connector.wall:.1f} s / {floor_run.wall:.1f} s = {ratio:.2f}",
-                "<= 0.33",
-                _ok(ratio <= 1 / 3, connector, floor_run),
-            )
-        )
-        rows.append(
-            ("latency: 429 + 503 drawn by the connector, every attempt", f"{drawn}", "0", _ok(drawn == 0, connector))
-        )
-    else:
-        rows.append(("latency: connector wall time / one-at-a-time wall time", "not run", "<= 0.33", None))
-    memory = by_name.get("memory")
-    if memory and instant:
-        small, large = instant.runs[0], memory.runs[0]
-        # Peaks vary from attempt to attempt more than walls do: the median peak of each.
-        small_mb, large_mb = (
-            _median_peak(scenario.attempts.get(run.label, [run]))
-            for scenario, run in ((instant, small), (memory, large))
-        )
-        ratio = large_mb / small_mb if small_mb else 0.0
-        rows.append(
-            (
-                f"memory: connector peak RSS, {large.total:,} / {small.total:,} records (median of attempts)",
-                f"{large_mb:.0f} MB / {small_mb:.0f} MB = {ratio:.2f}",
-                "<= 1.25",
-                _ok(ratio <= 1.25, small, large),
-            )
-        )
-    else:
-        rows.append(("memory: connector peak RSS, large / instant", "needs instant and memory", "<= 1.25", None))
     return rows
 
 
-INFO = "info"
+def latency_rows(name: str, scenario: Scenario | None) -> list[tuple]:
+    goal = f"{name}: connector wall / bound"
+    target = f"<= {BOUND_TARGET:.2f}"
+    if not scenario:
+        return [(goal, "not run", target, None)]
+    connector, floor_run = scenario.runs["connector"], scenario.runs["floor"]
+    drawn = sum(sum(run.throttled) for run in scenario.attempts.get("connector", [connector]))
+    throttle_row = (
+        f"{name}: 429 + 503 drawn by the connector, every attempt",
+        f"{drawn}",
+        "0",
+        _ok(drawn == 0, connector),
+    )
+    if connector.error or floor_run.error or connector.startup is None or not floor_run.chain:
+        return [(goal, "no bound: a run failed", target, False), throttle_row]
+    pages, seconds = floor_run.chain
+    round_trip = seconds / pages
+    limit, connections = scenario.faults.get("rate_limit_rps"), scenario.faults.get("max_connections")
+    least, where = bound(connector.startup, pages, round_trip, floor_run.requests, limit, connections)
+    ratio = connector.wall / least
+    if where == "chain":
+        how = f"{pages} {CHAIN} pages x {round_trip * 1000:.0f} ms"
+    else:
+        how = f"{floor_run.requests} requests at {min(limit or 1e9, (connections or 1e9) / round_trip):.0f}/s"
+    rows = [
+        (goal, f"{connector.wall:.2f} s / {least:.2f} s = {ratio:.2f}", target, _ok(ratio <= BOUND_TARGET, connector)),
+        (f"{name}: the bound", f"start-up {connector.startup:.2f} s + {how} = {least:.2f} s ({where})", "-", INFO),
+        throttle_row,
+        (
+            f"{name}: connector wall / one-at-a-time wall",
+            f"{connector.wall:.2f} s / {floor_run.wall:.2f} s = {connector.wall / floor_run.wall:.2f}",
+            "-",
+            INFO,
+        ),
+    ]
+    served = connector.paths.get(CHAIN_PATH)
+    if served:
+        count, first, last = served
+        rows.append(
+            (
+                f"{name}: the connector's {CHAIN} chain, as the sandbox saw it",
+                f"{count} pages in {last - first:.2f} s: {(last - first) / count * 1000:.0f} ms a page",
+                "-",
+                INFO,
+            )
+        )
+    return rows
 
 
-def _read_rate(run: Run) -> float:
-    if run.first_record is None or run.wall <= run.first_record:
-        return 0.0
-    return run.total / (run.wall - run.first_record)
+def memory_rows(small: Scenario | None, large: Scenario | None) -> list[tuple]:
+    target = f"<= {MEMORY_TARGET:.2f}"
+    if not (small and large):
+        return [("memory: connector peak RSS, large / small", "needs small and large", target, None)]
+    runs = small.runs["connector"], large.runs["connector"]
+    # Peaks vary from attempt to attempt more than walls do: the median peak of each.
+    small_mb, large_mb = (_median_peak(s.attempts["connector"]) for s in (small, large))
+    ratio = large_mb / small_mb if small_mb else 0.0
+    return [
+        (
+            f"memory: connector peak RSS, {runs[1].total:,} / {runs[0].total:,} records (median of attempts)",
+            f"{large_mb:.0f} MB / {small_mb:.0f} MB = {ratio:.2f}",
+            target,
+            _ok(ratio <= MEMORY_TARGET, *runs),
+        )
+    ]
+
+
+def _median_of(values: list) -> float | None:
+    if not values or any(value is None for value in values):
+        return None  # a failed attempt is never hidden behind a good median
+    return _middle(values)
+
+
+def _seconds(value: float | None, sign: str = "") -> str:
+    return "-" if value is None else f"{value:{sign}.2f}"
 
 
 def _ok(passed: bool, *runs: Run) -> bool:
@@ -639,6 +829,8 @@ def _verdict(passed) -> str:
     return "n/a" if passed is None else ("PASS" if passed else "FAIL")
 
 
+# --- the reports --------------------------------------------------------------------------------
+
 HEADERS = (
     "run",
     "records",
@@ -648,6 +840,7 @@ HEADERS = (
     "503",
     "max parallel",
     "wall s",
+    "1st request s",
     "1st record s",
     "CPU s",
     "peak RSS MB",
@@ -666,10 +859,17 @@ def _cells(run: Run) -> tuple:
         str(throttled[1]),
         str(run.max_parallel),
         f"{run.wall:.2f}",
+        _seconds(run.startup),
         first,
         f"{run.cpu:.2f}",
         f"{run.peak_rss_mb:.0f}",
     )
+
+
+def _table_runs(scenario: Scenario) -> list[Run]:
+    """The median connector and floor runs, then each start-up command's median attempt."""
+    startups = [_median(runs) for role, runs in scenario.attempts.items() if role not in ("connector", "floor")]
+    return [*scenario.runs.values(), *startups]
 
 
 def text_report(done: list[Scenario], goal_rows, header: list[str]) -> str:
@@ -679,16 +879,16 @@ def text_report(done: list[Scenario], goal_rows, header: list[str]) -> str:
             f"\n{scenario.name} ({scenario.customers:,} customers, {scenario.activities:,} activities): "
             f"{scenario.about}"
         )
-        rows = [HEADERS] + [_cells(run) for run in scenario.runs]
+        rows = [HEADERS] + [_cells(run) for run in _table_runs(scenario)]
         widths = [max(len(row[i]) for row in rows) for i in range(len(HEADERS))]
         for row in rows:
             lines.append(
                 "  "
                 + "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
             )
-        lines.append(f"  records per stream, every run: {_per_stream(scenario.runs[-1])}")
-        lines.extend(f"  {_spread(label, runs)}" for label, runs in scenario.attempts.items() if len(runs) > 1)
-        lines.extend(f"  ! {run.label}: {run.error}" for run in scenario.runs if run.error)
+        lines.append(f"  records per stream, every run: {_per_stream(scenario.runs['floor'])}")
+        lines.extend(f"  {_spread(runs)}" for runs in scenario.attempts.values() if len(runs) > 1)
+        lines.extend(f"  ! {run.label}: {run.error}" for run in _failures(scenario))
         lines.extend(f"  ! {note}" for note in _mismatches(scenario))
     lines.append("\ngoals")
     width = max(len(goal) for goal, *_ in goal_rows)
@@ -700,20 +900,23 @@ def text_report(done: list[Scenario], goal_rows, header: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _failures(scenario: Scenario) -> list[Run]:
+    """Every failed attempt, once: a failure is never hidden behind a good median."""
+    return [run for runs in scenario.attempts.values() for run in runs if run.error]
+
+
 def _mismatches(scenario: Scenario) -> list[str]:
     """A comparison is only fair if both sides read the same records."""
-    floor_run = scenario.runs[-1]
-    return [
-        f"{run.label} read other counts than the floor's: {_per_stream(run)}"
-        for run in scenario.runs[:-1]
-        if run.records != floor_run.records and not run.error
-    ]
+    connector, floor_run = scenario.runs.get("connector"), scenario.runs.get("floor")
+    if not connector or not floor_run or connector.error or connector.records == floor_run.records:
+        return []
+    return [f"{connector.label} read other counts than the floor's: {_per_stream(connector)}"]
 
 
-def _spread(label: str, runs: list[Run]) -> str:
+def _spread(runs: list[Run]) -> str:
     walls = ", ".join(f"{run.wall:.2f}" for run in runs)
     peaks = ", ".join(f"{run.peak_rss_mb:.0f}" for run in runs)
-    return f"{label}: the {len(runs)} attempts' wall s {walls}; peak RSS MB {peaks}"
+    return f"{runs[0].label}: the {len(runs)} attempts' wall s {walls}; peak RSS MB {peaks}"
 
 
 def _per_stream(run: Run) -> str:
@@ -727,11 +930,11 @@ def markdown_report(done: list[Scenario], goal_rows, header: list[str]) -> str:
         lines.append(f"{scenario.about[0].upper()}{scenario.about[1:]}.\n")
         lines.append("| " + " | ".join(HEADERS) + " |")
         lines.append("|" + "|".join(["---"] + ["---:"] * (len(HEADERS) - 1)) + "|")
-        lines.extend("| " + " | ".join(_cells(run)) + " |" for run in scenario.runs)
+        lines.extend("| " + " | ".join(_cells(run)) + " |" for run in _table_runs(scenario))
         lines.append("")
-        lines.append(f"- records per stream, every run: {_per_stream(scenario.runs[-1])}")
-        lines.extend(f"- {_spread(label, runs)}" for label, runs in scenario.attempts.items() if len(runs) > 1)
-        lines.extend(f"- **{run.label} failed**: {run.error}" for run in scenario.runs if run.error)
+        lines.append(f"- records per stream, every run: {_per_stream(scenario.runs['floor'])}")
+        lines.extend(f"- {_spread(runs)}" for runs in scenario.attempts.values() if len(runs) > 1)
+        lines.extend(f"- **{run.label} failed**: {run.error}" for run in _failures(scenario))
         lines.extend(f"- **{note}**" for note in _mismatches(scenario))
         lines.append("")
     lines.append("## Goals\n")
@@ -745,13 +948,13 @@ def markdown_report(done: list[Scenario], goal_rows, header: list[str]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a fifth of the data: a smoke run under a minute")
     parser.add_argument(
-        "--scenario",
-        action="append",
-        choices=("instant", "latency", "memory"),
-        help="run only this scenario (repeatable)",
+        "--quick",
+        action="store_true",
+        default=os.environ.get("BENCH_QUICK", "") not in ("", "0"),
+        help="a fifth of the data, one attempt: a smoke run of about a minute (also BENCH_QUICK=1)",
     )
+    parser.add_argument("--scenario", action="append", choices=SCENARIO_NAMES, help="run only this one (repeatable)")
     parser.add_argument("--repeat", type=int, help="attempts of each run, the median kept (default 3; 1 with --quick)")
     parser.add_argument(
         "--sandbox",
@@ -779,11 +982,11 @@ def main() -> int:
     if load_before > 0.7:
         print(f"note: load average {load_before:.2f} before the run: other work is using the CPUs")
     started = time.perf_counter()
-    repeat = args.repeat or (1 if args.quick else 3)
+    repeat = max(1, args.repeat or (1 if args.quick else 3))
     for scenario in chosen:
         run_scenario(scenario, host, repeat)
 
-    command = " ".join([".venv/bin/python tools/bench.py", *sys.argv[1:]])
+    command = " ".join([".venv/bin/python tools/bench.py", *sys.argv[1:]]) + (" (quick)" if args.quick else "")
     load_after = os.getloadavg()[0]
     header = [
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -791,22 +994,31 @@ def main() -> int:
         f"load average (1 min) {load_before:.2f} before, {load_after:.2f} after"
         + (": other work shared the CPUs, so the numbers are noisy" if max(load_before, load_after) > 0.7 else ""),
         f"sandbox served by a {host.kind}; every run is a fresh child process; peak RSS and CPU s are the child's own",
-        f"each run {repeat} time(s), connector and floor taking turns; the attempt with the median wall time is shown",
-        "records/s = records / wall time of the whole process, start-up included; "
-        "1st record s = start-up until the first record",
-        f"pacing off = {RATE_ENV}={UNPACED}: the floor is not paced either, so the instant comparison is of "
-        "cost per record; the default-paced run is there for honesty",
+        f"each run {repeat} time(s), connector and floor taking turns (under latency the floor once); "
+        "the attempt with the median wall time is shown",
+        "records/s = records / wall time of the whole process, start-up included; 1st request s = spawn until "
+        "the sandbox saw the first request; 1st record s = spawn until the first record was read",
+        f"pacing lifted = {RATE_ENV}={UNPACED} for both sizes of the per-record rate: the floor is not paced either",
     ]
+    if args.quick:
+        header.append(
+            "quick: a fifth of the data, one attempt: a smoke run. The verdicts are shown, but the data is too "
+            "small for them to mean much (the read-ahead is not filled on the small size), so they do not set "
+            "the exit status"
+        )
     goal_rows = goals({s.name: s for s in chosen})
     print("\n" + text_report(chosen, goal_rows, header))
     (WORK / "results.md").write_text(markdown_report(chosen, goal_rows, header))
     print(f"\n(also in {(WORK / 'results.md').relative_to(ROOT)})")
-    failed = (
-        any(passed is False for *_, passed in goal_rows)
-        or any(r.error for s in chosen for r in s.runs)
-        or any(_mismatches(s) for s in chosen)
-    )
-    return 1 if failed else 0
+    return exit_status(goal_rows, chosen, args.quick)
+
+
+def exit_status(goal_rows, done: list[Scenario], quick: bool) -> int:
+    """1 if a run failed or read other records than the floor, or (but for a quick run, whose
+    data is too small for the goals) a goal was missed."""
+    broken = any(_failures(s) for s in done) or any(_mismatches(s) for s in done)
+    missed = any(passed is False for *_, passed in goal_rows)
+    return 1 if broken or (missed and not quick) else 0
 
 
 if __name__ == "__main__":
