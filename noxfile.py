@@ -9,13 +9,15 @@
 `make test-matrix` the whole suite under all of them (see the Makefile for why the split).
 
 A Python that is not on the machine is skipped, not failed, and nox says which:
-"Skipping: Python interpreter 3.10 not found". nox looks for interpreters on PATH. pyenv's
-shims are no use to it (a shim only runs the versions pyenv has switched on, and nox takes the
-shim's path for the interpreter's), so the bin folders of pyenv's installed 3.10-3.13 go first
-on PATH here. Nothing is downloaded: a missing Python stays missing.
+"Session tests-3.10 skipped: Python interpreter 3.10 not found", and again in its summary.
+nox looks for interpreters on PATH. pyenv's shims are no use to it (a shim only runs the
+versions pyenv has switched on, and nox takes the shim's path for the interpreter's), so the
+bin folders of pyenv's installed 3.10-3.13 go first on PATH here. Nothing is downloaded: a
+missing Python stays missing.
 
 Each Python's virtualenv is kept in .nox/ and reused; it is installed again when setup.py
-changes (a pin, an entry point), not on every run, which saved 8-12 s a Python.
+changes (a pin, an entry point), not on every run, which saved 8-12 s a Python. docs/architecture.md
+("Testing and the Python versions") has the timings.
 """
 
 import glob
