@@ -2,8 +2,11 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+NOX := $(VENV)/bin/nox
+# The Pythons of the matrix (noxfile.PYTHONS) but the venv's own, which `make test` runs in full.
+OTHER_PYTHONS = $(shell $(PY) -c 'import sys, noxfile; print(*(v for v in noxfile.PYTHONS if v != "%d.%d" % sys.version_info[:2]))')
 
-.PHONY: demo test lint test-py313 unit integration bench clean catalog
+.PHONY: demo test lint test-matrix test-matrix-rest unit integration bench measure clean catalog
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +17,12 @@ $(VENV)/.installed: setup.py
 demo: $(VENV)/.installed
 	$(PY) tools/demo.py
 
+# The check before a commit, a few minutes on 2 cores: lint, every test under the default Python,
+# and the unit tests under the other Pythons of 3.10-3.13 found here (nox, noxfile.py). The
+# integration tests under those are `make test-matrix-rest`; CI runs both (.ci/run).
 test: $(VENV)/.installed lint
 	$(PY) -m pytest unit_tests integration_tests
+	$(NOX) --python $(OTHER_PYTHONS) -- unit_tests
 
 # A configured catalog for `read --catalog`, from `discover` with CONFIG: every stream in full
 # refresh; STREAMS=customers,activities picks some, INCREMENTAL=1 reads activities incrementally.
@@ -41,12 +48,22 @@ integration: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) tools/bench.py
 
-# Every test under Python 3.13, the image's, in a Debian root of its own (tools/py313.sh).
-test-py313:
-	tools/py313.sh
+# Every test under every Python of 3.10-3.13 found here, each in its own virtualenv under .nox/
+# (kept and reused). A Python that is missing is skipped, and nox says so.
+test-matrix: $(VENV)/.installed
+	$(NOX)
+
+# What `make test` leaves out of the matrix: the integration tests under the other Pythons.
+# `make test` then this runs each test once under every Python (what CI does).
+test-matrix-rest: $(VENV)/.installed
+	$(NOX) --python $(OTHER_PYTHONS) -- integration_tests
+
+# The measurements behind docs/architecture.md (tools/measure.py; about 3 minutes).
+measure: $(VENV)/.installed
+	$(PY) tools/measure.py all
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .demo .bench
+	rm -rf $(VENV) .nox build *.egg-info .pytest_cache .demo .bench
 
 # PyAirbyte (about 780 MB) in a venv of its own, with the connector: runs the opt-in test
 # integration_tests/test_pyairbyte.py. Then: .venv-pyairbyte/bin/python examples/pyairbyte_demo.py
