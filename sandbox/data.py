@@ -1,7 +1,7 @@
 """Deterministic ChartMogul-shaped data for the sandbox.
 
 Every record is a plain dict shaped exactly like the real API's JSON (key spellings, date formats and
-nulls per resource; section numbers refer to ``/work/shared/docs/chartmogul-api.md``). Everything is
+nulls per resource; section numbers refer to ``docs/api-notes.md``). Everything is
 drawn from one ``random.Random(seed)``; the only input from the clock is ``today``, so
 ``build_dataset(seed, customers, activities, today)`` always yields the same data.
 

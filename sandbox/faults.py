@@ -1,6 +1,6 @@
 """Fault injection: the ways the real API (and the network to it) misbehaves.
 
-Load-shaped faults follow the documented limits (§2.1 of chartmogul-api.md): a per-key request rate
+Load-shaped faults follow the documented limits (§2.1 of docs/api-notes.md): a per-key request rate
 (429) and a cap on parallel connections (503). Random faults (429, 5xx, truncated body, dropped
 connection, HTML instead of JSON) are decided by hashing the request and how many times that same
 request was already seen, so a run is reproducible whatever the thread scheduling, and a request

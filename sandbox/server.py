@@ -1,6 +1,6 @@
 """A local stand-in for the ChartMogul REST API v1 (read side), served over plain HTTP.
 
-Section numbers (§) refer to `/work/shared/docs/chartmogul-api.md`. Where the doc marks behaviour
+Section numbers (§) refer to `docs/api-notes.md`. Where the doc marks behaviour
 UNCONFIRMED this follows its §9 suggestions. Layout: paging (one helper, three cursor styles), the
 list endpoints as declarations, the other endpoints, then the HTTP plumbing with auth and faults.
 """

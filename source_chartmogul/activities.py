@@ -1,6 +1,6 @@
 """The activities stream: incremental on `date`, read in parallel date windows.
 
-GET /v1/activities (https://dev.chartmogul.com/reference/activities/list, chartmogul-api.md §6).
+GET /v1/activities (https://dev.chartmogul.com/reference/activities/list, docs/api-notes.md §6).
 
 * The range [start, now) is cut into WINDOWS windows (none shorter than a day). A window whose
   first page is not its last splits the rest of itself by the density that page shows, so that

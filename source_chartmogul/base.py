@@ -1,7 +1,7 @@
 """The stream machinery: one base for HTTP, one class per paging style.
 
 * `ChartmogulStream`: base URL, auth, transport, error handling, envelopes.
-* `CursorStream`: list endpoints paged by `cursor` and `has_more` (chartmogul-api.md §4).
+* `CursorStream`: list endpoints paged by `cursor` and `has_more` (docs/api-notes.md §4).
 * `PageChains`: what each chain of pages was handed so far, to end loops with an error.
 * `UnpagedStream`, `ObjectStream`: a list or a single object in one answer.
 * `MetricsStream`: /v1/metrics/* time series for a date range and interval (§7).

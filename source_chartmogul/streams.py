@@ -1,6 +1,6 @@
 """Every stream, declared. Paging styles live in base.py, activities in activities.py.
 
-References: https://dev.chartmogul.com/reference and ../shared/docs/chartmogul-api.md (§ numbers).
+References: https://dev.chartmogul.com/reference and docs/api-notes.md (§ numbers).
 """
 
 from .activities import Activities

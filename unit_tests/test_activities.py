@@ -24,7 +24,7 @@ API_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def activity(n: int, date: datetime) -> dict:
-    """Shaped like the docs' example (chartmogul-api.md §6)."""
+    """Shaped like the docs' example (docs/api-notes.md §6)."""
     return {
         "description": "purchased the Silver plan",
         "activity-mrr-movement": 6000,
@@ -582,7 +582,7 @@ def test_cli_incremental_read_checkpoints_at_least_every_200_records_and_never_a
 
 
 def test_cli_checkpoint_is_never_ahead_when_a_window_comes_newest_first(api):
-    """The API's default order is unconfirmed (chartmogul-api.md §6) and the connector does not ask
+    """The API's default order is unconfirmed (docs/api-notes.md §6) and the connector does not ask
     for one: the state must stay true whatever the order."""
     now = datetime.now(UTC)
     served = [activity(i, now - timedelta(hours=3) + timedelta(seconds=i)) for i in range(300)]

@@ -300,7 +300,7 @@ def test_a_bad_request_rate_in_the_environment_is_a_config_error(monkeypatch, va
 
 
 def test_the_request_rate_defaults_under_chartmogul_s_limit_and_can_be_raised_for_stand_ins(monkeypatch):
-    assert parse_config(CONFIG).requests_per_second < 40  # 40 requests/s per account (chartmogul-api.md §2.1)
+    assert parse_config(CONFIG).requests_per_second < 40  # 40 requests/s per account (docs/api-notes.md §2.1)
     monkeypatch.setenv("CHARTMOGUL_REQUESTS_PER_SECOND", "500")
     assert parse_config(CONFIG).requests_per_second == 500.0
 

@@ -214,7 +214,7 @@ def test_an_answer_too_large_is_a_system_error_that_says_what_to_do(api):
 
 # --- The key echoed in an error body: masked first, then cut ------------------------------------
 
-ECHOES = {  # where ChartMogul's layers put their words (chartmogul-api.md §3)
+ECHOES = {  # where ChartMogul's layers put their words (docs/api-notes.md §3)
     "message": lambda text: {"json": {"code": 400, "message": text, "param": None}},
     "error": lambda text: {"json": {"error": text}},
     "errors": lambda text: {"json": {"errors": {"api_key": text}}},

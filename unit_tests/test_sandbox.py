@@ -1,5 +1,5 @@
 """Tests of the sandbox itself: it must behave like the ChartMogul API described in
-/work/shared/docs/chartmogul-api.md (section numbers below), or the connector's tests prove nothing."""
+docs/api-notes.md (section numbers below), or the connector's tests prove nothing."""
 
 from __future__ import annotations
 

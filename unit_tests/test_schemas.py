@@ -1,7 +1,7 @@
 """Pin the stream schemas against the records recorded from the live ChartMogul API.
 
-Every record quoted as JSON below is copied verbatim from docs/chartmogul-api.md (recorded traffic
-of ChartMogul's own Ruby client, or the official docs' examples): they are the ground truth the
+Every record quoted as JSON below is copied verbatim from recorded traffic of ChartMogul's own
+Ruby client (its VCR cassettes) or the official docs' examples, as docs/api-notes.md names them: they are the ground truth the
 schemas must accept under a strict Draft-7 validator.
 """
 
@@ -79,7 +79,7 @@ def validator(stream):
 
 
 # ----------------------------------------------------------------------------------------------
-# Ground truth: records copied verbatim from docs/chartmogul-api.md
+# Ground truth: records copied verbatim from the sources docs/api-notes.md names
 # ----------------------------------------------------------------------------------------------
 
 # §5.3, REC ChartMogul_Customer/API_Actions/with_pagination/paginates_correctly.yml

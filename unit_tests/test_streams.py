@@ -19,7 +19,7 @@ from source_chartmogul.base import MAX_EMPTY_PAGES
 from source_chartmogul.source import SourceChartmogul
 from unit_tests.conftest import BASE_URL, CONFIG, basic_auth, by_path, catalog, page, query, records_of, settings
 
-# Recorded by ChartMogul's Ruby client against the live API (chartmogul-api.md §5): nulls, nested
+# Recorded by ChartMogul's Ruby client against the live API (docs/api-notes.md §5): nulls, nested
 # objects, hyphenated keys and non-ASCII text all have to come out exactly as served.
 CUSTOMER = json.loads(
     r"""{"id":114167450,"uuid":"cus_23740208-2c7e-11ee-9ea2-ffd2435982bb","external_id":"cus_002","name":"John Smith","email":"john@example.com","status":"Active","customer-since":"2016-01-01T12:00:00+00:00","attributes":{"custom":{"Toggle":true},"clearbit":{},"stripe":{},"tags":["auto-churned-delinquent-subscription","merged-customer"]},"data_source_uuid":"ds_03cfd2c4-2c7e-11ee-ab23-cb0f008cff46","data_source_uuids":["ds_03cfd2c4-2c7e-11ee-ab23-cb0f008cff46","ds_03cfd2c4-2c7e-11ee-ab23-cb0f008cff46","ds_c0d412aa-5298-11ee-bb1f-332cea9687ed"],"external_ids":["cus_002","cus_009","test_cus_ext_id"],"company":"Initrode","country":"US","state":"CA","city":"Mountain View","zip":"12345","lead_created_at":"2015-11-01T00:00:00.000Z","free_trial_started_at":"2015-11-07T01:20:00.000Z","address":{"country":"United States","state":"California","city":"Mountain View","address_zip":"12345"},"mrr":8008,"arr":96096,"billing-system-url":null,"chartmogul-url":"https://app.chartmogul.com/#/customers/114167450-Initrode","billing-system-type":"Google Sheets","currency":"EUR","currency-sign":"€","owner":null}"""

@@ -164,7 +164,7 @@ def test_one_pacer_per_api_key_and_the_key_is_not_kept_in_clear(monkeypatch):
 
 
 def test_production_limits_stay_under_chartmogul_s():
-    """40 requests/s and 20 parallel connections per account (chartmogul-api.md §2.1)."""
+    """40 requests/s and 20 parallel connections per account (docs/api-notes.md §2.1)."""
     assert settings().requests_per_second < 40
     assert transport.MAX_PARALLEL_REQUESTS < 20
 
