@@ -14,9 +14,8 @@ most HEAD_BATCHES batches before its reader waits, and all the partitions behind
 budget of AHEAD_BATCHES. Once the budget is spent every reader behind the head waits for it,
 so the budget is sized for the readers behind to keep going while the head walks a partition
 of a dozen pages (about twice the size activities.py aims its parts at, which it undershoots
-when the activities grow denser within a window): 7 readers x 12 pages of 200 records. At
-half that, the latency benchmark showed its requests dropping to half the pace for a second
-while the head walked such a partition.
+when the activities grow denser within a window): 7 readers x 12 pages of 200 records (half
+that stalled the readers: docs/benchmark.md).
 """
 
 import queue
@@ -31,7 +30,7 @@ R = TypeVar("R")
 
 BATCH = 200
 HEAD_BATCHES = 4
-AHEAD_BATCHES = 80  # 16,000 records, some 25 MB, whatever the size of the stream
+AHEAD_BATCHES = 80  # 16,000 records, whatever the size of the stream
 LOOKAHEAD = 4  # partitions taken from the caller ahead of time, per reader
 _DONE = object()
 

@@ -330,9 +330,9 @@ def fewer_malloc_arenas() -> None:
     """Two malloc arenas for the whole process instead of glibc's up to eight per core.
 
     Each thread that allocates while another does gets an arena of its own, and memory freed in
-    one stays there: with a dozen reader threads the peak memory grew with the data (measured:
-    156-181 MB for 300,000 activities, 131-138 MB with two arenas; 115-125 MB for 50,000). Left
-    alone when MALLOC_ARENA_MAX is set, and where there is no glibc.
+    one stays there: with a dozen reader threads that raised the peak (figures in
+    docs/architecture.md, `make measure`). Left alone when MALLOC_ARENA_MAX is set, and where
+    there is no glibc.
     """
     if "MALLOC_ARENA_MAX" in os.environ:
         return
@@ -347,8 +347,8 @@ def main() -> None:
 
     All output is flushed first. Leaving through os._exit skips what Python does at exit that
     only costs time here: joining stream threads that may still sleep before a retry when
-    another stream failed the sync, and unloading the CDK's thousand modules (a quarter of a
-    second). A stop signal or a closed stdout leaves the same way, without a traceback, with
+    another stream failed the sync, and unloading the CDK's thousand modules (docs/architecture.md
+    has the figure). A stop signal or a closed stdout leaves the same way, without a traceback, with
     the code a shell gives a command that signal ended (143 for SIGTERM, 130 for SIGINT, 141
     for a closed pipe).
     """

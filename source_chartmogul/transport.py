@@ -54,11 +54,8 @@ logger = logging.getLogger("airbyte")
 # process on the same key does not tip us over. The rate is in config.py.
 MAX_PARALLEL_REQUESTS = 16
 TIMEOUT = (10.0, 120.0)  # (connect, read) seconds
-# A page holds at most 200 records: about 0.4 MB for invoices, the heaviest. The unpaged metrics
-# series hold one entry per period since the start date: /v1/metrics/all by day since 1970 is
-# about 20,500 entries, 10 MB. The bounds stand well above that and cap what one answer costs:
-# parsing 16 MiB of JSON peaks at 0.26 GB for metrics entries, 0.7 GB at worst for tiny nested
-# lists (measured with tracemalloc); a 1 GB gzip bomb used to take 3 GB.
+# Far above any real answer (a page of 200 records, or a daily metrics series since 1970), and a
+# cap on what one answer can cost in memory: the figures are in docs/benchmark.md#answer-bounds.
 MAX_ANSWER_BYTES = 16 * 2**20  # once decompressed
 MAX_ENTRIES = 50_000  # in any list of an answer
 CHUNK_BYTES = 64 * 2**10  # read, and decompressed, this much at a time
