@@ -26,7 +26,7 @@ from airbyte_cdk.sources.types import StreamSlice
 from airbyte_cdk.sources.utils.schema_helpers import ResourceSchemaLoader
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from . import parallel, transport
+from . import cdk, parallel, transport
 from .config import Settings
 from .errors import ChartmogulErrorHandler, skipped
 from .transport import describe_request, json_body
@@ -137,7 +137,7 @@ class PageChains:
         )
 
 
-class ChartmogulStream(HttpStream, ABC):
+class ChartmogulStream(cdk.PageHook, ABC):
     envelope = "entries"
     primary_key: str | list[str] | None = "uuid"
     ignore_not_found = False
@@ -147,7 +147,7 @@ class ChartmogulStream(HttpStream, ABC):
         self.page_chains = PageChains()
         super().__init__()
         # The CDK builds the session; the transport (auth, pacing, retries, timeouts) is ours.
-        transport.connect(self._http_client._session, settings.api_key, settings.requests_per_second)
+        transport.connect(cdk.session(self), settings.api_key, settings.requests_per_second)
 
     @property
     def url_base(self) -> str:
