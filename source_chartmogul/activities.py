@@ -30,7 +30,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airbyte_cdk.models import FailureType, SyncMode
-from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from . import parallel
@@ -104,7 +103,7 @@ class Activities(ChartmogulStream):
             windows.append({"start": max(start, now), "end": None, "first_page": True})  # the scheduled ones
 
         def read_window(window):
-            yield from HttpStream.read_records(self, SyncMode.full_refresh, stream_slice=window)
+            yield from self.read_chain(window)
             split_at = window.get("split_at")
             yield _WindowDone(split_at or window["end"] or now)
             if split_at:
@@ -171,7 +170,9 @@ class Activities(ChartmogulStream):
             end = self._maybe_split(stream_slice, dated) or end
             response.chartmogul_split = "split_at" in stream_slice
         kept = [(date, record) for date, record in dated if start <= date and (end is None or date < end)]
-        self.next_page_token(response)  # checked before the page's records go out (PageChains)
+        token = self.next_page_token(response)  # checked before the page's records go out (PageChains)
+        # The window's next page travels while this one's records go out (base.Prefetch).
+        self.prefetch_next(stream_slice, kwargs.get("stream_state"), token)
         if not kept:
             return []
         # Dates are parsed once, here; what the state needs of them follows the page's records.

@@ -1,0 +1,60 @@
+"""cdk.py: what the connector takes from the CDK's private members is still there.
+
+When a CDK upgrade moves one of them, the first test fails with a message naming what moved
+(cdk.problems()); the others check that the message does name it.
+"""
+
+import requests
+from airbyte_cdk.sources.streams.http import HttpStream
+
+from source_chartmogul import cdk
+
+
+def test_the_cdk_still_offers_what_cdk_py_relies_on():
+    problems = cdk.problems()
+    assert not problems, "The CDK moved what source_chartmogul/cdk.py relies on:\n" + "\n".join(problems)
+
+
+def test_a_fetch_next_page_that_is_gone_is_named(monkeypatch):
+    monkeypatch.delattr(HttpStream, "_fetch_next_page")
+
+    assert cdk.problems() == [
+        "HttpStream._fetch_next_page is gone: base.py can no longer hand a chain its prefetched page."
+    ]
+
+
+def test_a_fetch_next_page_with_other_parameters_is_named(monkeypatch):
+    def fetch(self, stream_slice=None, next_page_token=None):
+        raise AssertionError("not called by the check")
+
+    monkeypatch.setattr(HttpStream, "_fetch_next_page", fetch)
+
+    assert any("now takes ['self', 'stream_slice', 'next_page_token']" in p for p in cdk.problems())
+
+
+def test_paging_loops_that_no_longer_fetch_through_fetch_next_page_are_named(monkeypatch):
+    real = HttpStream._read_pages
+
+    def read_pages(self, records_generator_fn, stream_slice=None, stream_state=None):
+        # A CDK that fetched its pages some other way: the hook would never see them.
+        self._fetch_next_page = lambda *args: cdk.fetch_now(self, *args)
+        return real(self, records_generator_fn, stream_slice, stream_state)
+
+    monkeypatch.setattr(HttpStream, "_read_pages", read_pages)
+    monkeypatch.setattr(cdk, "fetch_now", lambda *args: (_ for _ in ()).throw(requests.ConnectionError("no network")))
+
+    problems = cdk.problems()
+    assert len(problems) == 1
+    assert "every page in one call (_read_pages)" in problems[0]
+
+
+def test_a_session_that_moved_is_named(monkeypatch):
+    real_init = HttpStream.__init__
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        self._http_client = object()
+
+    monkeypatch.setattr(HttpStream, "__init__", init)
+
+    assert any("HttpStream._http_client._session" in p for p in cdk.problems())
