@@ -277,6 +277,9 @@ class Prefetch:
 
 class ChartmogulStream(cdk.PageHook, ABC):
     envelope = "entries"
+    # A list only one chain of pages can read (customers, invoices...): its requests do not queue
+    # behind those of the chains that read in parallel (transport.Pacer), since it bounds the sync.
+    one_chain = False
     primary_key: str | list[str] | None = "uuid"
     ignore_not_found = False
 
@@ -344,14 +347,18 @@ class ChartmogulStream(cdk.PageHook, ABC):
             key = self._request_key(snapshot, stream_state, next_page_token)
         except Exception:
             return  # not prefetched: the same error comes where the chain builds that request
-        self.prefetch.ask(key, stream_slice, lambda: cdk.fetch_now(self, snapshot, stream_state, next_page_token))
+        self.prefetch.ask(key, stream_slice, lambda: self._send(snapshot, stream_state, next_page_token))
 
     def fetch_page(self, stream_slice, stream_state, next_page_token) -> cdk.Page:
         if next_page_token:
             page = self.prefetch.take(self._request_key(stream_slice, stream_state, next_page_token))
             if page is not None:
                 return page
-        return cdk.fetch_now(self, stream_slice, stream_state, next_page_token)
+        return self._send(stream_slice, stream_state, next_page_token)
+
+    def _send(self, stream_slice, stream_state, next_page_token) -> cdk.Page:
+        with transport.urgent(self.one_chain):
+            return cdk.fetch_now(self, stream_slice, stream_state, next_page_token)
 
     def _request_key(self, stream_slice, stream_state, next_page_token) -> str:
         """What `_fetch_next_page` would send for these arguments, as a key."""
@@ -394,6 +401,8 @@ class CursorStream(ChartmogulStream, ABC):
     Stop on `has_more`, never on the cursor: the last page still carries one, and an empty
     result has `cursor: null` (§4.2). The deprecated `page` parameter is never sent.
     """
+
+    one_chain = True
 
     def request_params(self, stream_state=None, stream_slice=None, next_page_token=None) -> MutableMapping[str, Any]:
         return {"per_page": PAGE_SIZE, **(next_page_token or {})}
@@ -498,6 +507,8 @@ class FanOutStream(CursorStream, ABC):
     parents is the parent stream's cursor to the next page: an interrupted sync resumes there
     (resumable full refresh, through the CDK's own reader, one page of parents a slice).
     """
+
+    one_chain = False  # its own requests are the children's, read in parallel; its parents are one chain
 
     parent_key_name: str
     parent_key = "uuid"

@@ -102,6 +102,11 @@ class Pacer:
     the GIL while others parse pages), and then together with the next one. So each request
     also waits, at the moment it goes, until the last `window` seconds hold fewer than
     rate * window + 1 requests: however threads are scheduled, no second sends more.
+
+    An urgent request (`urgent()`: the next page of a list that only one chain can read, such as
+    customers) takes no place in the even spacing, only in the window: it does not queue behind
+    the spaced requests of the chains that read in parallel (activities windows, one customer's
+    subscriptions), so the one chain that bounds a sync goes at the pace of its round trips.
     """
 
     def __init__(self, rate: float, max_parallel: int = MAX_PARALLEL_REQUESTS, window: float = 1.0):
@@ -115,14 +120,15 @@ class Pacer:
         self._slots = threading.BoundedSemaphore(max_parallel)
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
+    def slot(self, urgent: bool = False) -> Iterator[None]:
         with self._slots:
-            with self._lock:
-                now = time.monotonic()
-                start = max(now, self._next_start)
-                self._next_start = start + self._interval
-            if start > now:
-                time.sleep(start - now)
+            if not urgent:
+                with self._lock:
+                    now = time.monotonic()
+                    start = max(now, self._next_start)
+                    self._next_start = start + self._interval
+                if start > now:
+                    time.sleep(start - now)
             self._enter_window()
             yield
 
@@ -142,6 +148,23 @@ class Pacer:
         """After a 429 every thread waits, not only the one that drew it."""
         with self._lock:
             self._next_start = max(self._next_start, time.monotonic() + seconds)
+
+
+class _Urgency(threading.local):
+    active = False
+
+
+_urgency = _Urgency()
+
+
+@contextmanager
+def urgent(active: bool = True) -> Iterator[None]:
+    """The requests this thread sends inside are urgent for the pacer (see `Pacer`)."""
+    before, _urgency.active = _urgency.active, active
+    try:
+        yield
+    finally:
+        _urgency.active = before
 
 
 _pacers: dict[str, Pacer] = {}
@@ -329,7 +352,7 @@ class ChartmogulAdapter(HTTPAdapter):
     def _attempt(self, request, timeout, verify, cert, proxies, deadline: float):
         policy = self._policy
         try:
-            with self._pacer.slot():
+            with self._pacer.slot(urgent=_urgency.active):
                 began = time.monotonic()
                 end = min(began + policy.max_attempt_time, deadline)
                 if end <= began:  # the waits for a slot used up what was left

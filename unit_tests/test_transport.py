@@ -120,6 +120,56 @@ def test_pacer_keeps_to_its_rate_across_threads():
     assert entries[-1] - begin < 19 / rate + 0.5
 
 
+def test_an_urgent_request_does_not_queue_behind_spaced_ones():
+    pacer = Pacer(rate=10.0)  # spaced 0.1 s apart
+    entered: dict[str, float] = {}
+    begin = time.monotonic()
+
+    def spaced(n: int) -> None:
+        with pacer.slot():
+            entered[f"spaced {n}"] = time.monotonic() - begin
+
+    threads = [threading.Thread(target=spaced, args=(n,)) for n in range(5)]
+    for thread in threads:
+        thread.start()
+    while pacer._next_start < begin + 0.45:  # the five have taken the next half second
+        time.sleep(0.001)
+    with pacer.slot(urgent=True):
+        entered["urgent"] = time.monotonic() - begin
+    for thread in threads:
+        thread.join()
+
+    assert max(at for name, at in entered.items() if name.startswith("spaced")) >= 0.39  # spaced, they wait
+    assert entered["urgent"] < 0.3  # ...but not for it (0.5 s behind them without the flag)
+
+
+def test_an_urgent_request_still_keeps_to_the_window():
+    pacer = Pacer(rate=10.0, window=0.5)  # at most 6 in any 0.5 s
+    begin = time.monotonic()
+    for _ in range(6):
+        with pacer.slot(urgent=True):
+            pass
+    assert time.monotonic() - begin < 0.4  # not spaced
+    with pacer.slot(urgent=True):
+        assert time.monotonic() - begin >= 0.49  # the window is full: it waits, urgent or not
+
+
+def test_requests_sent_inside_urgent_are_urgent_for_the_pacer(api):
+    api.get(URL, json=PONG)
+    pacer = Pacer(rate=100000.0)
+    seen = []
+    original = pacer.slot
+    pacer.slot = lambda urgent=False: (seen.append(urgent), original(urgent))[1]
+    mounted = mount(requests.Session(), pacer)
+
+    mounted.get(URL)
+    with transport.urgent():
+        mounted.get(URL)
+    mounted.get(URL)
+
+    assert seen == [False, True, False]
+
+
 def test_pacer_never_lets_more_than_max_parallel_run_at_once():
     pacer = Pacer(rate=100000.0, max_parallel=3)
     running = 0
