@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from sandbox import Sandbox
-from unit_tests.test_config import BAD_CONFIGS
+from testing.configs import bad_configs
 
 from .harness import (
     API_KEY,
@@ -28,23 +28,18 @@ from .harness import (
 )
 
 SEGMENTED = ("segment_metrics", "segment_mrr")
-# The mistakes of a 'segments' value, as the unit tests list them with words their message must hold
-# (the unit tests run every case in-process; each here costs two CLI runs).
-REFUSED = {
-    case_id: (value, words)
-    for case_id, field, value, words, _spec in BAD_CONFIGS
-    if case_id
-    in (
-        "segments_not_a_list",
-        "segment_without_name",
-        "segment_names_twice",
-        "segment_without_filter",
-        "segment_geo_a_string",
-        "segment_geo_not_two_letters",
-        "segment_plans_a_string",
-        "segment_unknown_key",
-    )
-}
+# Mistakes of a 'segments' value, with words their message must hold (the unit tests run every case
+# of BAD_CONFIGS in-process; each here costs two CLI runs).
+REFUSED = bad_configs(
+    "segments_not_a_list",
+    "segment_without_name",
+    "segment_names_twice",
+    "segment_without_filter",
+    "segment_geo_a_string",
+    "segment_geo_not_two_letters",
+    "segment_plans_a_string",
+    "segment_unknown_key",
+)
 
 
 def test_each_segment_of_the_tests_is_a_real_part_of_the_account(dataset):
@@ -66,7 +61,8 @@ def refusals(dataset):
     with Sandbox(dataset, api_key=API_KEY) as server:
 
         def attempt(case_id):
-            cfg = config(segments=REFUSED[case_id][0])
+            _field, value, _words = REFUSED[case_id]
+            cfg = config(segments=value)
             return case_id, (
                 run_connector("check", server.url, cfg),
                 run_connector("read", server.url, cfg, catalog(("customers", *SEGMENTED))),
@@ -81,7 +77,8 @@ def refusals(dataset):
 def test_a_bad_segment_fails_check_and_read_before_any_request(refusals, case_id):
     runs, requests = refusals
     check, read = runs[case_id]
-    words = ["'segments'", *REFUSED[case_id][1]]
+    _field, _value, words = REFUSED[case_id]
+    words = ["'segments'", *words]
     status = check.connection_status()
     assert status["status"] == "FAILED"
     assert all(word in status["message"] for word in words), status["message"]
