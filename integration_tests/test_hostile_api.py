@@ -17,16 +17,14 @@ from airbyte_cdk.test.entrypoint_wrapper import read as entrypoint_read
 from sandbox import Faults, Sandbox
 from sandbox.faults import ECHO_LEAD
 from source_chartmogul import SourceChartmogul, transport
+from testing.configs import SANDBOX_API_KEY, leaks
+from testing.streams import catalog
 
-from .harness import API_KEY, assert_same_records, catalog, config, expected_records, run_connector
+from .harness import assert_same_records, config, expected_records, run_connector
 
 # Long and unlike anything else in the output: any ten characters of it showing are a leak.
 ECHO_KEY = "cm-echo-test-key-5f0e9d8c7b6a5f4e3d2c1b0a"
 CUT = transport.QUOTE_CHARS
-
-
-def leaks(text: str, key: str = ECHO_KEY, window: int = 10) -> bool:
-    return any(key[start : start + window] in text for start in range(len(key) - window + 1))
 
 
 @pytest.fixture
@@ -34,7 +32,7 @@ def hostile(dataset):
     """A sandbox of its own with the given faults, on the session's data set (left unchanged)."""
     servers = []
 
-    def start(api_key: str = API_KEY, **faults) -> Sandbox:
+    def start(api_key: str = SANDBOX_API_KEY, **faults) -> Sandbox:
         servers.append(Sandbox(dataset, api_key=api_key, faults=Faults(**faults)))
         servers[-1].start()
         return servers[-1]
@@ -119,7 +117,7 @@ def test_a_key_echoed_by_an_error_never_shows_in_check_or_read_even_with_debug(h
     assert any("****" in error["message"] for error in read.errors())
     for run in (check, read):
         assert no_traceback(run)
-        assert not leaks(run.stdout + run.stderr)
+        assert not leaks(run.stdout + run.stderr, ECHO_KEY)
 
 
 def test_a_gzip_bomb_is_refused_at_the_bound_not_inflated_and_not_retried(hostile):
