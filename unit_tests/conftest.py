@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 import pytest
+import requests
 import requests_mock
 from airbyte_cdk.models import AirbyteMessageSerializer, ConfiguredAirbyteCatalogSerializer, SyncMode
 from requests.adapters import HTTPAdapter
@@ -24,13 +25,16 @@ from requests.adapters import HTTPAdapter
 from source_chartmogul import source as source_module
 from source_chartmogul import transport
 from source_chartmogul.config import parse_config
+from source_chartmogul.source import SourceChartmogul
 from testing import streams
 from testing.configs import API_KEY, BASE_URL, CONFIG, key_forms
 from testing.configs import OTHER_API_KEY as OTHER_API_KEY  # for the tests that import it from here
 from testing.configs import START_DATE as START_DATE
 
+PING = BASE_URL + "/v1/ping"
 FAST_POLICY = transport.RetryPolicy(base_delay=0.01, max_delay=0.02, max_retry_after=0.05, max_total=10.0)
 FAST_CHECK_POLICY = transport.RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, max_retry_after=0.05)
+REAL_CHECK_RETRIES = source_module.CHECK_RETRIES  # read before fast_and_isolated replaces it
 
 
 def basic_auth(api_key: str = API_KEY) -> str:
@@ -112,6 +116,19 @@ def api(monkeypatch):
     return mocker
 
 
+@pytest.fixture
+def key_is_secret():
+    """What the CDK's secret filter knows in a real run: `settings()` registers the key's forms."""
+    SourceChartmogul().settings(CONFIG)
+
+
+def fast_session(**policy) -> requests.Session:
+    """A session through the connector's transport, unpaced, retrying after hundredths of a second
+    unless `policy` says otherwise."""
+    policy = {"base_delay": 0.01, "max_delay": 0.02, **policy}
+    return transport.mount(requests.Session(), transport.Pacer(rate=100000.0), transport.RetryPolicy(**policy))
+
+
 def by_path(api, path: str) -> list:
     return [r for r in api.request_history if r.path == path]
 
@@ -145,3 +162,16 @@ class Gauge:
         finally:
             with self._changed:
                 self.now -= 1
+
+
+class FakeClock:
+    """For `transport.time`: the clock stands still but for sleeps, which move it on at once."""
+
+    def __init__(self):
+        self.start = self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
