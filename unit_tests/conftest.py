@@ -28,7 +28,7 @@ from source_chartmogul.config import parse_config
 from source_chartmogul.source import SourceChartmogul
 from testing import streams
 from testing.configs import API_KEY, BASE_URL, CONFIG, key_forms
-from testing.configs import OTHER_API_KEY as OTHER_API_KEY  # for the tests that import it from here
+from testing.configs import OTHER_API_KEY as OTHER_API_KEY  # still importable from here, as before
 from testing.configs import START_DATE as START_DATE
 
 PING = BASE_URL + "/v1/ping"
