@@ -1,8 +1,7 @@
 import pytest
 
 from sandbox import Sandbox, build_dataset
-
-from .harness import API_KEY
+from testing.configs import SANDBOX_API_KEY
 
 
 @pytest.fixture(scope="session")
@@ -13,7 +12,7 @@ def dataset():
 @pytest.fixture(scope="session")
 def sandbox(dataset):
     """One instant, fault-free sandbox for the read-only tests of the session."""
-    with Sandbox(dataset, api_key=API_KEY) as server:
+    with Sandbox(dataset, api_key=SANDBOX_API_KEY) as server:
         yield server
 
 
@@ -23,7 +22,7 @@ def fresh_sandbox():
     servers = []
 
     def start(**kwargs):
-        server = Sandbox(kwargs.pop("dataset", None) or build_dataset(), api_key=API_KEY, **kwargs)
+        server = Sandbox(kwargs.pop("dataset", None) or build_dataset(), api_key=SANDBOX_API_KEY, **kwargs)
         server.start()
         servers.append(server)
         return server

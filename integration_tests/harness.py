@@ -12,42 +12,13 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from sandbox.data import parse_cfl
+from testing.configs import EXAMPLE_START_DATE, SANDBOX_API_KEY
+from testing.streams import COUNT_INTERVALS, INVOICE_ITEM_STREAMS, SEGMENT_STREAMS, catalog
 
 ROOT = Path(__file__).resolve().parent.parent
-API_KEY = "sandbox-api-key-0123456789abcdef"
-START_DATE = "2017-01-25T00:00:00Z"
 
-FULL_REFRESH_STREAMS = (
-    "customers",
-    "customer_count",
-    "metrics",
-    "mrr",
-    "segment_metrics",
-    "segment_mrr",
-    "customer_daily_count",
-    "customer_weekly_count",
-    "customer_monthly_count",
-    "customer_quarterly_count",
-    "account",
-    "data_sources",
-    "plans",
-    "plan_groups",
-    "plan_group_plans",
-    "invoices",
-    "invoice_line_items",
-    "invoice_transactions",
-    "subscription_events",
-    "customer_subscriptions",
-    "contacts",
-    "customer_notes",
-    "opportunities",
-    "tasks",
-)
-ALL_STREAMS = ("activities",) + FULL_REFRESH_STREAMS
-SEGMENT_STREAMS = {"segment_metrics": "metrics", "segment_mrr": "mrr"}  # and the stream each is per segment
 # The segments of the tests' config: by country, by plan name (plans of that name in several data
 # sources), by plan external id in several countries, and by a CFL filter.
 SEGMENTS = (
@@ -60,30 +31,12 @@ SEGMENTS = (
 
 def config(**overrides) -> dict:
     return {
-        "api_key": API_KEY,
-        "start_date": START_DATE,
+        "api_key": SANDBOX_API_KEY,
+        "start_date": EXAMPLE_START_DATE,
         "interval": "month",
         "segments": [dict(segment) for segment in SEGMENTS],
         **overrides,
     }
-
-
-def catalog(streams, incremental=()) -> dict:
-    def entry(name):
-        mode = "incremental" if name in incremental else "full_refresh"
-        return {
-            "stream": {
-                "name": name,
-                "json_schema": {},
-                "supported_sync_modes": ["full_refresh", "incremental"],
-                "source_defined_cursor": True,
-            },
-            "sync_mode": mode,
-            "destination_sync_mode": "append",
-            **({"cursor_field": ["date"]} if mode == "incremental" else {}),
-        }
-
-    return {"streams": [entry(name) for name in streams]}
 
 
 def stream_state(name: str, value: dict) -> dict:
@@ -159,10 +112,7 @@ def run_connector(
     with tempfile.TemporaryDirectory() as tmp:
         args = _command(tmp, command, cfg, catalog_, state) + list(extra_args)
         done = subprocess.run(args, capture_output=True, text=True, env=_env(base_url), timeout=timeout, cwd=ROOT)
-    messages = []
-    for line in done.stdout.splitlines():
-        if line.strip():
-            messages.append(json.loads(line))  # every stdout line must be a protocol message
+    messages = [json.loads(line) for line in done.stdout.splitlines()]  # every line a whole message
     return Run(done.returncode, done.stdout, done.stderr, messages)
 
 
@@ -185,12 +135,6 @@ def expected_records(
     """
     start = parse_datetime(cfg["start_date"])
     today = today or datetime.now(timezone.utc).date()
-    intervals = {
-        "customer_daily_count": "day",
-        "customer_weekly_count": "week",
-        "customer_monthly_count": "month",
-        "customer_quarterly_count": "quarter",
-    }
     if stream == "activities":
         lower = max(start, since) if since else start
         return [
@@ -200,8 +144,8 @@ def expected_records(
         ]
     if stream == "customer_count":
         return dataset.customer_count(start.date(), today, cfg["interval"])
-    if stream in intervals:
-        return dataset.customer_count(start.date(), today, intervals[stream])
+    if stream in COUNT_INTERVALS:
+        return dataset.customer_count(start.date(), today, COUNT_INTERVALS[stream])
     if stream == "metrics":
         return dataset.metrics_all(start.date(), today, cfg["interval"])
     if stream == "mrr":
@@ -213,8 +157,8 @@ def expected_records(
             for segment in cfg.get("segments") or []
             for entry in series(start.date(), today, cfg["interval"], segment_customers(dataset, segment))
         ]
-    if stream in ("invoice_line_items", "invoice_transactions"):
-        nested = stream.removeprefix("invoice_")
+    if stream in INVOICE_ITEM_STREAMS:
+        nested = INVOICE_ITEM_STREAMS[stream]
         return [
             {**item, "invoice_uuid": invoice["uuid"], "customer_uuid": invoice["customer_uuid"]}
             for invoice in dataset.invoices
@@ -248,12 +192,6 @@ def assert_same_records(got: list, expected: list, stream: str) -> None:
     assert len(got) == len(expected), f"{stream}: {len(got)} records, expected {len(expected)}"
     for index, (one, other) in enumerate(zip(got, expected)):
         assert one == other, f"{stream}: record {index} differs:\n got {one}\nwant {other}"
-
-
-def key_of(record: dict, primary_key) -> Any:
-    if isinstance(primary_key, str):
-        return record[primary_key]
-    return tuple(record[part] for part in primary_key)
 
 
 def run_until(base_url: str, cfg: dict, catalog_: dict, stop_when, state: list | None = None) -> list:
@@ -291,3 +229,20 @@ def records_of(messages: list, stream: str) -> list:
 
 def state_message(message: dict, stream: str) -> bool:
     return message["type"] == "STATE" and message["state"]["stream"]["stream_descriptor"]["name"] == stream
+
+
+def last_state(messages: list, stream: str) -> dict:
+    """The stream's state in the last of its state messages."""
+    return [m for m in messages if state_message(m, stream)][-1]["state"]["stream"]["stream_state"]
+
+
+def interrupted_at_a_page(base_url: str, cfg: dict, stream: str) -> tuple[list, dict]:
+    """A full refresh of `stream` killed right after its first checkpoint at a page cursor: the
+    records committed by then, and that checkpoint."""
+    committed = run_until(
+        base_url,
+        cfg,
+        catalog([stream]),
+        lambda ms: state_message(ms[-1], stream) and "cursor" in ms[-1]["state"]["stream"]["stream_state"],
+    )
+    return records_of(committed, stream), last_state(committed, stream)

@@ -13,32 +13,19 @@ from pathlib import Path
 import pytest
 
 from source_chartmogul.run import STOP_GRACE_SECONDS
+from testing.configs import EXAMPLE_START_DATE, SANDBOX_API_KEY, leaks
+from testing.streams import ALL_STREAMS, catalog
 
 from .harness import (
-    ALL_STREAMS,
     ROOT,
     Run,
     _command,
     assert_same_records,
-    catalog,
     config,
     expected_records,
     parse_datetime,
     run_connector,
 )
-
-
-def run_main(args: list, base_url: str, timeout: float = 120, **env: str) -> Run:
-    """main.py with these arguments; every stdout line must be a whole JSON message."""
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "main.py"), *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "CHARTMOGUL_BASE_URL": base_url, **env},
-        timeout=timeout,
-        cwd=ROOT,
-    )
-    return Run(done.returncode, done.stdout, done.stderr, [json.loads(line) for line in done.stdout.splitlines()])
 
 
 def write(path: Path, content) -> Path:
@@ -62,22 +49,22 @@ def explained(run: Run) -> str:
 def test_bad_config_files_name_the_file_in_check_discover_and_read(fresh_sandbox, dataset, tmp_path):
     server = fresh_sandbox(dataset=dataset)
     missing = tmp_path / "no-such-config.json"
-    not_json = write(tmp_path / "config.json", '{"api_key": "sandbox-api-key-0123456789abcdef",')
+    not_json = write(tmp_path / "config.json", f'{{"api_key": "{SANDBOX_API_KEY}",')
     a_list = write(tmp_path / "list.json", [config()])
     good_catalog = write(tmp_path / "catalog.json", catalog(["customers"]))
 
-    check = run_main(["check", "--config", missing], server.url)
-    discover = run_main(["discover", "--config", not_json], server.url)
-    read = run_main(["read", "--config", a_list, "--catalog", good_catalog], server.url)
+    check = run_connector("check", server.url, extra_args=["--config", missing])
+    discover = run_connector("discover", server.url, extra_args=["--config", not_json])
+    read = run_connector("read", server.url, extra_args=["--config", a_list, "--catalog", good_catalog])
 
     assert check.exit_code == 0 and "Traceback" not in check.stdout + check.stderr
     assert check.connection_status() == {
         "status": "FAILED",
         "message": f"The --config file '{missing}' does not exist. Check the path. Give a JSON object such as "
-        '{"api_key": "<read-only key>", "start_date": "2017-01-25T00:00:00Z", "interval": "month"}.',
+        f'{{"api_key": "<read-only key>", "start_date": "{EXAMPLE_START_DATE}", "interval": "month"}}.',
     }
     assert explained(discover).startswith(f"The --config file '{not_json}' is not valid JSON (")
-    assert "sandbox-api-key" not in discover.stdout  # the file's content is never quoted
+    assert not leaks(discover.stdout, SANDBOX_API_KEY)  # the file's content is never quoted
     assert explained(read).startswith(f"The --config file '{a_list}' holds a list, not a JSON object.")
     assert server.requests == []
 
@@ -101,7 +88,7 @@ def test_a_catalog_or_state_read_cannot_use_is_a_config_error_before_any_request
     }
     files[option] = write(tmp_path / f"{option[2:]}-given.json", content)
 
-    run = run_main(["read", *[part for pair in files.items() for part in pair]], server.url)
+    run = run_connector("read", server.url, extra_args=[part for pair in files.items() for part in pair])
 
     message = explained(run)
     assert words in message
@@ -113,7 +100,8 @@ def test_a_base_url_without_http_is_named_before_any_request(fresh_sandbox, data
     address = server.url.removeprefix("http://")  # 127.0.0.1:port: what people type
     files = ["--config", write(tmp_path / "config.json", config())]
 
-    read = run_main(["read", *files, "--catalog", write(tmp_path / "catalog.json", catalog(["customers"]))], address)
+    catalog_file = write(tmp_path / "catalog.json", catalog(["customers"]))
+    read = run_connector("read", address, extra_args=[*files, "--catalog", catalog_file])
 
     assert explained(read).startswith(f"The environment variable CHARTMOGUL_BASE_URL is '{address}', which is not")
     assert server.requests == []
@@ -175,7 +163,7 @@ def test_make_catalog_writes_a_catalog_that_read_takes(sandbox, dataset, tmp_pat
     made = catalog_tool(
         "--config", config_path, "--output", output, "--streams", "customers,activities", "--incremental"
     )
-    run = run_main(["read", "--config", config_path, "--catalog", output], sandbox.url)
+    run = run_connector("read", sandbox.url, extra_args=["--config", config_path, "--catalog", output])
 
     assert made.returncode == 0, made.stderr
     assert "customers (full_refresh), activities (incremental)" in made.stdout

@@ -4,11 +4,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from testing.streams import catalog
+
 from .harness import (
     assert_same_records,
-    catalog,
     config,
     expected_records,
+    interrupted_at_a_page,
+    last_state,
     parse_datetime,
     records_of,
     run_connector,
@@ -108,7 +111,7 @@ def test_an_interrupted_activities_sync_resumes_with_at_most_a_page_to_redo(sand
         lambda ms: state_message(ms[-1], "activities") and len(records_of(ms, "activities")) >= 1000,
     )
     first = records_of(committed, "activities")
-    state = [m for m in committed if state_message(m, "activities")][-1]["state"]["stream"]["stream_state"]
+    state = last_state(committed, "activities")
     second = run_connector(
         "read", sandbox.url, config(lookback_window_days=0), INCREMENTAL, state=[stream_state("activities", state)]
     )
@@ -117,23 +120,6 @@ def test_an_interrupted_activities_sync_resumes_with_at_most_a_page_to_redo(sand
     uuids = [r["uuid"] for r in first] + [r["uuid"] for r in rest]
     assert set(uuids) == {r["uuid"] for r in expected}
     assert len(uuids) - len(set(uuids)) <= 200
-
-
-def test_an_interrupted_customers_sync_resumes_from_its_page_cursor(sandbox, dataset):
-    customers = catalog(["customers"])
-    committed = run_until(
-        sandbox.url,
-        config(),
-        customers,
-        lambda ms: state_message(ms[-1], "customers") and "cursor" in ms[-1]["state"]["stream"]["stream_state"],
-    )
-    first = records_of(committed, "customers")
-    assert 0 < len(first) < len(dataset.customers)
-    state = [m for m in committed if state_message(m, "customers")][-1]["state"]["stream"]["stream_state"]
-    second = run_connector("read", sandbox.url, config(), customers, state=[stream_state("customers", state)])
-    assert second.exit_code == 0, second.stderr
-    assert_same_records(first + second.records("customers"), dataset.customers, "customers")
-    assert second.states("customers")[-1] == {"__ab_full_refresh_sync_complete": True}
 
 
 def test_a_legacy_state_file_of_older_cdks_is_read(sandbox, dataset):
@@ -149,23 +135,21 @@ def test_a_legacy_state_file_of_older_cdks_is_read(sandbox, dataset):
     )
 
 
-def test_an_interrupted_fan_out_sync_resumes_from_its_parent_page(sandbox, dataset):
-    subscriptions = catalog(["customer_subscriptions"])
-    committed = run_until(
-        sandbox.url,
-        config(),
-        subscriptions,
-        lambda ms: (
-            state_message(ms[-1], "customer_subscriptions") and "cursor" in ms[-1]["state"]["stream"]["stream_state"]
-        ),
-    )
-    first = records_of(committed, "customer_subscriptions")
-    expected = expected_records(dataset, "customer_subscriptions", config())
+@pytest.mark.parametrize(
+    "stream",
+    [
+        "customers",
+        "customer_subscriptions",  # its checkpoints are at a page of the parents, the customers
+        "invoice_line_items",  # at a page of invoices
+    ],
+)
+def test_an_interrupted_full_refresh_resumes_from_its_page_cursor(sandbox, dataset, stream):
+    expected = expected_records(dataset, stream, config())
+    first, state = interrupted_at_a_page(sandbox.url, config(), stream)
     assert 0 < len(first) < len(expected)
-    state = [m for m in committed if state_message(m, "customer_subscriptions")][-1]["state"]["stream"]["stream_state"]
-    second = run_connector(
-        "read", sandbox.url, config(), subscriptions, state=[stream_state("customer_subscriptions", state)]
-    )
+
+    second = run_connector("read", sandbox.url, config(), catalog([stream]), state=[stream_state(stream, state)])
+
     assert second.exit_code == 0, second.stderr
-    assert_same_records(first + second.records("customer_subscriptions"), expected, "customer_subscriptions")
-    assert second.states("customer_subscriptions")[-1] == {"__ab_full_refresh_sync_complete": True}
+    assert_same_records(first + second.records(stream), expected, stream)
+    assert second.states(stream)[-1] == {"__ab_full_refresh_sync_complete": True}

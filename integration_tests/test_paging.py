@@ -15,29 +15,29 @@ import pytest
 import requests
 
 from sandbox import Faults
+from source_chartmogul.config import RATE_ENV
+from testing.configs import SANDBOX_API_KEY, UNPACED
+from testing.streams import catalog, key_of
 
-from .harness import API_KEY, catalog, config, expected_records, key_of, parse_datetime, run_connector
+from .harness import config, expected_records, parse_datetime, run_connector
 
 LOOPS = ("repeat_cursor", "cursor_cycle", "endless_empty")
 # A read that notices the loop ends in a few seconds (most of it starting Python); one that
 # does not runs until this kills it, and the test fails.
 TIME_BOUND = 60
-# The fan-out streams send one request per parent: unpaced, they do not spend the bound waiting.
-RATE_ENV = "CHARTMOGUL_REQUESTS_PER_SECOND"
-
-# (stream, the paths that page wrongly, the stream's primary key)
+# (stream, the paths that page wrongly)
 LISTS = {
-    "customers": ("customers", r"/v1/customers", "id"),
-    "activities": ("activities", r"/v1/activities", "uuid"),
-    "fan_out_parents": ("customer_subscriptions", r"/v1/customers", ["customer_uuid", "uuid"]),
-    "fan_out_children": ("customer_subscriptions", r"/v1/customers/[^/]+/subscriptions", ["customer_uuid", "uuid"]),
+    "customers": ("customers", r"/v1/customers"),
+    "activities": ("activities", r"/v1/activities"),
+    "fan_out_parents": ("customer_subscriptions", r"/v1/customers"),
+    "fan_out_children": ("customer_subscriptions", r"/v1/customers/[^/]+/subscriptions"),
 }
 # The sandbox's customers have one page of subscriptions each: only an endless list can loop there.
 CASES = [(fault, name) for fault in LOOPS for name in LISTS if name != "fan_out_children" or fault == "endless_empty"]
 
 
 def get(server, path: str, **params) -> dict:
-    response = requests.get(server.url + path, params=params, auth=(API_KEY, ""), timeout=10)
+    response = requests.get(server.url + path, params=params, auth=(SANDBOX_API_KEY, ""), timeout=10)
     response.raise_for_status()
     return response.json()
 
@@ -95,8 +95,8 @@ def test_an_unknown_paging_fault_is_refused():
 
 @pytest.mark.parametrize("fault,name", CASES)
 def test_a_list_that_loops_fails_its_stream_in_seconds_naming_the_request(fresh_sandbox, monkeypatch, fault, name):
-    stream, paths, key = LISTS[name]
-    monkeypatch.setenv(RATE_ENV, "1000")
+    stream, paths = LISTS[name]
+    monkeypatch.setenv(RATE_ENV, UNPACED)  # the fan-out streams: a request per parent, not spent waiting
     server = fresh_sandbox(faults=Faults(paging=fault, paging_path=paths))
 
     run = run_connector("read", server.url, config(), catalog([stream]), timeout=TIME_BOUND)
@@ -113,14 +113,14 @@ def test_a_list_that_loops_fails_its_stream_in_seconds_naming_the_request(fresh_
     assert any(r.path == path and r.query == query and r.fault == fault for r in server.requests)
     assert "Traceback" not in run.stdout + run.stderr
     got = run.records(stream)
-    twice = [k for k, n in Counter(key_of(r, key) for r in got).items() if n > 1]
+    twice = [k for k, n in Counter(key_of(r, stream) for r in got).items() if n > 1]
     assert not twice, f"emitted twice: {twice[:5]}"
     # What went out is what the API serves, in its order, up to where the loop showed.
     assert got == expected_records(server.dataset, stream, config())[: len(got)]
 
 
 def test_empty_pages_in_the_middle_of_lists_lose_nothing(fresh_sandbox, monkeypatch):
-    monkeypatch.setenv(RATE_ENV, "1000")
+    monkeypatch.setenv(RATE_ENV, UNPACED)
     server = fresh_sandbox(faults=Faults(paging="empty_middle"))
     streams = ("customers", "activities", "customer_subscriptions", "invoices")
 

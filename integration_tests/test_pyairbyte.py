@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from testing.configs import UNPACED
+from testing.streams import PRIMARY_KEYS
+
 from .harness import config, expected_records
 
 pytestmark = pytest.mark.skipif(
@@ -19,7 +22,7 @@ pytestmark = pytest.mark.skipif(
     reason="opt-in, needs PyAirbyte (`airbyte`) installed: run `make pyairbyte`",
 )
 
-STREAMS = {"customers": "id", "activities": "uuid"}
+STREAMS = ("customers", "activities")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,7 @@ def airbyte_module(sandbox, tmp_path_factory):
         # `local_executable` is looked up on PATH: the console script beside this interpreter.
         patch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
         patch.setenv("CHARTMOGUL_BASE_URL", sandbox.url)
-        patch.setenv("CHARTMOGUL_REQUESTS_PER_SECOND", "1000")
+        patch.setenv("CHARTMOGUL_REQUESTS_PER_SECOND", UNPACED)
         import airbyte
         import airbyte.constants
 
@@ -60,7 +63,8 @@ def expected(dataset, stream: str) -> list:
 
 
 def keys_in_cache(result, stream: str) -> list:
-    return sorted(result[stream].to_pandas()[STREAMS[stream]].tolist())
+    (key,) = PRIMARY_KEYS[stream]
+    return sorted(result[stream].to_pandas()[key].tolist())
 
 
 def test_check_succeeds(source):
@@ -69,8 +73,9 @@ def test_check_succeeds(source):
 
 def test_read_caches_every_customer_and_activity(source, cache, dataset):
     result = source.read(cache=cache)
-    for stream, key in STREAMS.items():
+    for stream in STREAMS:
         want = expected(dataset, stream)
+        (key,) = PRIMARY_KEYS[stream]
         assert len(result[stream]) == len(want), stream
         assert keys_in_cache(result, stream) == sorted(record[key] for record in want), stream
     assert result.processed_records == sum(len(expected(dataset, stream)) for stream in STREAMS)

@@ -6,34 +6,10 @@ from collections import Counter
 import jsonschema
 import pytest
 
-from .harness import (
-    ALL_STREAMS,
-    ROOT,
-    assert_same_records,
-    catalog,
-    config,
-    expected_records,
-    key_of,
-    run_connector,
-)
+from testing.configs import EXAMPLE_START_DATE
+from testing.streams import ALL_STREAMS, PRIMARY_KEYS, catalog, key_of
 
-PRIMARY_KEYS = {
-    "customers": "id",
-    "activities": "uuid",
-    "subscription_events": "id",
-    "tasks": "task_uuid",
-    "plan_group_plans": ["plan_group_uuid", "uuid"],
-    "customer_subscriptions": ["customer_uuid", "uuid"],
-    "customer_count": "date",
-    "metrics": "date",
-    "mrr": "date",
-    "segment_metrics": ["segment", "date"],
-    "segment_mrr": ["segment", "date"],
-    "customer_daily_count": "date",
-    "customer_weekly_count": "date",
-    "customer_monthly_count": "date",
-    "customer_quarterly_count": "date",
-}
+from .harness import ROOT, assert_same_records, config, expected_records, run_connector
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +25,7 @@ def test_spec_declares_the_config_fields(sandbox):
     properties = spec["connectionSpecification"]["properties"]
     assert properties["api_key"]["airbyte_secret"] is True
     assert properties["start_date"]["format"] == "date-time"
-    assert properties["start_date"]["examples"] == ["2017-01-25T00:00:00Z"]
+    assert properties["start_date"]["examples"] == [EXAMPLE_START_DATE]
     assert properties["interval"]["enum"] == ["day", "week", "month", "quarter"]
     assert properties["interval"]["default"] == "month"
     assert "dev.chartmogul.com" in properties["interval"]["description"]
@@ -91,10 +67,9 @@ def test_discover_lists_every_stream_with_its_schema_and_key(sandbox):
         schema = json.loads((ROOT / "source_chartmogul" / "schemas" / f"{name}.json").read_text())
         assert stream["json_schema"] == schema
         assert "full_refresh" in stream["supported_sync_modes"]
+        assert stream.get("source_defined_primary_key", []) == [[field] for field in PRIMARY_KEYS[name]], name
     assert streams["activities"]["supported_sync_modes"] == ["full_refresh", "incremental"]
     assert streams["activities"]["default_cursor_field"] == ["date"]
-    assert streams["customers"]["source_defined_primary_key"] == [["id"]]
-    assert streams["customer_subscriptions"]["source_defined_primary_key"] == [["customer_uuid"], ["uuid"]]
 
 
 @pytest.mark.parametrize("stream", ALL_STREAMS)
@@ -103,9 +78,8 @@ def test_every_record_arrives_once_as_served(full_read, dataset, stream):
     assert expected, f"the sandbox serves no {stream}: the test would prove nothing"
     got = full_read.records(stream)
     assert_same_records(got, expected, stream)
-    key = PRIMARY_KEYS.get(stream, "uuid")
-    if stream != "account":
-        duplicates = [k for k, n in Counter(key_of(r, key) for r in got).items() if n > 1]
+    if PRIMARY_KEYS[stream]:  # all but account, one record
+        duplicates = [k for k, n in Counter(key_of(r, stream) for r in got).items() if n > 1]
         assert not duplicates, f"{stream}: duplicate keys {duplicates[:5]}"
 
 

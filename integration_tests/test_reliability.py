@@ -1,15 +1,17 @@
 """A flaky API, bad input and secrets: the CLI against a sandbox that misbehaves on purpose."""
 
-import base64
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer
 from airbyte_cdk.test.entrypoint_wrapper import read as entrypoint_read
 
-from sandbox import Faults
+from sandbox import Faults, Sandbox
 from source_chartmogul import SourceChartmogul, transport
+from testing.configs import SANDBOX_API_KEY, bad_configs, key_forms, with_field
+from testing.streams import SEGMENT_STREAMS, catalog
 
-from .harness import API_KEY, assert_same_records, catalog, config, expected_records, run_connector
+from .harness import assert_same_records, config, expected_records, run_connector
 
 SYNCED = ("customers", "activities", "customer_count", "invoices")
 
@@ -50,36 +52,62 @@ def test_a_flaky_api_loses_and_doubles_nothing(fresh_sandbox, kind):
         assert server.max_parallel_seen > 1
 
 
-@pytest.mark.parametrize(
-    "overrides, field, words",
-    [
-        ({"start_date": "2017-13-45T00:00:00Z"}, "start_date", "not a real date-time"),
-        ({"start_date": "last tuesday"}, "start_date", "YYYY-MM-DDTHH:MM:SSZ"),
-        ({"start_date": "2017-01-25"}, "start_date", "YYYY-MM-DDTHH:MM:SSZ"),
-        ({"start_date": "2999-01-01T00:00:00Z"}, "start_date", "in the future"),
-        ({"interval": "fortnight"}, "interval", "day, week, month, quarter"),
-        ({"api_key": ""}, "api_key", "missing or empty"),
-        ({"api_key": None}, "api_key", "missing or empty"),
-    ],
+# Some of the mistakes the unit tests run in-process, with words their message must hold (each
+# here costs two CLI runs).
+REFUSED = bad_configs(
+    "start_date_impossible_date",
+    "start_date_free_text",
+    "start_date_without_time",
+    "start_date_in_future",
+    "interval_unknown",
+    "api_key_empty",
+    "api_key_missing",
+    "segments_not_a_list",
+    "segment_without_name",
+    "segment_names_twice",
+    "segment_without_filter",
+    "segment_geo_a_string",
+    "segment_geo_not_two_letters",
+    "segment_plans_a_string",
+    "segment_unknown_key",
 )
-def test_bad_config_is_refused_before_any_request(fresh_sandbox, overrides, field, words):
-    server = fresh_sandbox()
-    cfg = {key: value for key, value in config(**overrides).items() if value is not None}
 
-    check = run_connector("check", server.url, cfg)
+
+@pytest.fixture(scope="module")
+def refusals(dataset):
+    """Check and read with each bad config, side by side against a sandbox of their own."""
+    with Sandbox(dataset, api_key=SANDBOX_API_KEY) as server:
+
+        def attempt(case_id):
+            field, value, _words = REFUSED[case_id]
+            cfg = with_field(config(), field, value)
+            return case_id, (
+                run_connector("check", server.url, cfg),
+                run_connector("read", server.url, cfg, catalog(("customers", *SEGMENT_STREAMS))),
+            )
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            runs = dict(pool.map(attempt, REFUSED))
+        return runs, server.requests
+
+
+@pytest.mark.parametrize("case_id", REFUSED)
+def test_a_bad_config_fails_check_and_read_before_any_request(refusals, case_id):
+    runs, requests = refusals
+    check, read = runs[case_id]
+    field, _value, words = REFUSED[case_id]
     status = check.connection_status()
     assert status["status"] == "FAILED"
-    assert f"'{field}'" in status["message"] and words in status["message"]
-
-    read = run_connector("read", server.url, cfg, catalog(["customers"]))
+    for word in [f"'{field}'", *words]:
+        assert word in status["message"], (word, status["message"])
     assert read.exit_code == 1
     errors = read.errors()
     assert errors and errors[0]["failure_type"] == "config_error"
-    assert f"'{field}'" in errors[0]["message"] and words in errors[0]["message"]
+    assert errors[0]["message"] == status["message"]
     assert read.records() == []
     for run in (check, read):
         assert "Traceback" not in run.stdout + run.stderr
-    assert server.requests == []
+    assert requests == []
 
 
 def test_a_rejected_key_ends_the_read_with_one_config_error(fresh_sandbox):
@@ -127,16 +155,12 @@ def test_an_answer_that_stays_broken_fails_with_a_clear_transient_error(fresh_sa
 
 def test_the_key_never_appears_in_any_output_even_with_debug(fresh_sandbox):
     server = fresh_sandbox(faults=Faults(error_rate=0.2))
-    forms = [
-        API_KEY,
-        base64.b64encode(f"{API_KEY}:".encode()).decode(),
-        base64.b64encode(f"{API_KEY}:{API_KEY}".encode()).decode(),
-    ]
+    forms = key_forms(SANDBOX_API_KEY)
     runs = [
         run_connector("check", server.url, config(), extra_args=["--debug"]),
         run_connector("read", server.url, config(), catalog(("customers", "customer_count")), extra_args=["--debug"]),
         run_connector(
-            "read", server.url, config(api_key=API_KEY + "x"), catalog(["customers"]), extra_args=["--debug"]
+            "read", server.url, config(api_key=SANDBOX_API_KEY + "x"), catalog(["customers"]), extra_args=["--debug"]
         ),
     ]
     assert any("Authorization" in run.stdout for run in runs), "--debug should log request headers"

@@ -21,12 +21,9 @@ from sandbox import Sandbox
 from source_chartmogul.config import BASE_URL_ENV, RATE_ENV
 from source_chartmogul.run import Entrypoint
 from source_chartmogul.source import SourceChartmogul
-
-from .harness import API_KEY
+from testing.configs import SANDBOX_API_KEY, UNPACED
 
 CONNECTOR_NAME = "source-chartmogul"
-# The sandbox does not rate-limit; the production pace would only slow these reads down.
-SANDBOX_REQUESTS_PER_SECOND = "1000"
 
 # The image tests run `check` and `read` inside the container with `docker run`, which passes
 # neither CHARTMOGUL_BASE_URL nor a network that reaches the sandbox on this host's loopback.
@@ -50,9 +47,9 @@ def docker_daemon_answers() -> bool:
 @pytest.fixture(scope="module", autouse=True)
 def sandbox_api():
     """One sandbox with the default data set, the connector pointed at it and run by its own entrypoint."""
-    with Sandbox(api_key=API_KEY) as server, pytest.MonkeyPatch.context() as patch:
+    with Sandbox(api_key=SANDBOX_API_KEY) as server, pytest.MonkeyPatch.context() as patch:
         patch.setenv(BASE_URL_ENV, server.url)
-        patch.setenv(RATE_ENV, SANDBOX_REQUESTS_PER_SECOND)
+        patch.setenv(RATE_ENV, UNPACED)
         patch.setattr(entrypoint_wrapper, "AirbyteEntrypoint", Entrypoint)
         yield server
 

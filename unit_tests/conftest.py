@@ -4,37 +4,41 @@
 would skip `ChartmogulAdapter` (pacing, retries, timeouts, the JSON check). The `api` fixture
 instead answers from under it: `HTTPAdapter.send`, which the connector's adapter calls for
 each attempt, is routed to the Mocker's adapter, so every test exercises the real transport.
+
+The keys, the config and the records the fake API serves come from the package testing/ at the
+repository's root, which the integration tests share.
 """
 
-import base64
 import logging
+import threading
+import time
+from contextlib import contextmanager
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 import pytest
+import requests
 import requests_mock
-from airbyte_cdk.models import AirbyteMessageSerializer, SyncMode
-from airbyte_cdk.test.catalog_builder import CatalogBuilder
+from airbyte_cdk.models import AirbyteMessageSerializer, ConfiguredAirbyteCatalogSerializer, SyncMode
 from requests.adapters import HTTPAdapter
 
 from source_chartmogul import source as source_module
 from source_chartmogul import transport
 from source_chartmogul.config import parse_config
+from source_chartmogul.source import SourceChartmogul
+from testing import streams
+from testing.configs import API_KEY, BASE_URL, CONFIG, key_forms
+from testing.configs import OTHER_API_KEY as OTHER_API_KEY  # still importable from here, as before
+from testing.configs import START_DATE as START_DATE
 
-BASE_URL = "https://api.test"
-# Long and unusual: the CDK's secret filter masks exact values, so short keys would mask
-# unrelated text, and a leak must be unambiguous.
-API_KEY = "cm-unit-test-api-key-7f3a9c21d4e84b0f9a6e5d2c1b0a9f8e7d6c5b4a"
-OTHER_API_KEY = "cm-unit-test-api-key-second-0123456789abcdef0123456789abcdef"
-START_DATE = "2023-01-01T00:00:00Z"
-CONFIG = {"api_key": API_KEY, "start_date": START_DATE, "interval": "month", "lookback_window_days": 3}
-
+PING = BASE_URL + "/v1/ping"
 FAST_POLICY = transport.RetryPolicy(base_delay=0.01, max_delay=0.02, max_retry_after=0.05, max_total=10.0)
 FAST_CHECK_POLICY = transport.RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, max_retry_after=0.05)
+REAL_CHECK_RETRIES = source_module.CHECK_RETRIES  # read before fast_and_isolated replaces it
 
 
 def basic_auth(api_key: str = API_KEY) -> str:
-    return "Basic " + base64.b64encode(f"{api_key}:".encode()).decode()
+    return "Basic " + key_forms(api_key)[1]
 
 
 def page(entries: list, cursor: str | None = None, has_more: bool = False, envelope: str = "entries", **extra) -> dict:
@@ -46,10 +50,8 @@ def settings(**overrides):
 
 
 def catalog(*names: str, sync_mode: SyncMode = SyncMode.full_refresh):
-    builder = CatalogBuilder()
-    for name in names:
-        builder.with_stream(name, sync_mode)
-    return builder.build()
+    incremental = names if sync_mode == SyncMode.incremental else ()
+    return ConfiguredAirbyteCatalogSerializer.load(streams.catalog(names, incremental))
 
 
 def records_of(output, stream: str | None = None) -> list:
@@ -114,9 +116,62 @@ def api(monkeypatch):
     return mocker
 
 
+@pytest.fixture
+def key_is_secret():
+    """What the CDK's secret filter knows in a real run: `settings()` registers the key's forms."""
+    SourceChartmogul().settings(CONFIG)
+
+
+def fast_session(**policy) -> requests.Session:
+    """A session through the connector's transport, unpaced, retrying after hundredths of a second
+    unless `policy` says otherwise."""
+    policy = {"base_delay": 0.01, "max_delay": 0.02, **policy}
+    return transport.mount(requests.Session(), transport.Pacer(rate=100000.0), transport.RetryPolicy(**policy))
+
+
 def by_path(api, path: str) -> list:
     return [r for r in api.request_history if r.path == path]
 
 
 def statuses(output, stream: str) -> list:
     return [s.name for s in output.get_stream_statuses(stream)]
+
+
+class Gauge:
+    """How many callers are inside at once, and the most there ever were.
+
+    `inside(until=n)` keeps each caller in until n of them have been in together, so that
+    overlap does not hang on how threads happen to be scheduled; then `linger` seconds more,
+    in which one caller too many would show if a limit let it in."""
+
+    def __init__(self):
+        self.now = 0
+        self.highest = 0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def inside(self, until: int, timeout: float = 3.0, linger: float = 0.02):
+        with self._changed:
+            self.now += 1
+            self.highest = max(self.highest, self.now)
+            self._changed.notify_all()
+            self._changed.wait_for(lambda: self.highest >= until, timeout)
+        try:
+            yield
+            time.sleep(linger)
+        finally:
+            with self._changed:
+                self.now -= 1
+
+
+class FakeClock:
+    """For `transport.time`: the clock stands still but for sleeps, which move it on at once."""
+
+    def __init__(self):
+        self.start = self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)

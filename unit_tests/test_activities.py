@@ -14,7 +14,9 @@ from source_chartmogul import activities as a
 from source_chartmogul.activities import WINDOWS, Activities, read_state
 from source_chartmogul.base import MAX_EMPTY_PAGES
 from source_chartmogul.source import SourceChartmogul
-from unit_tests.conftest import BASE_URL, CONFIG, catalog, query, settings
+from testing.configs import BASE_URL, CONFIG
+from testing.records import ACTIVITY
+from unit_tests.conftest import catalog, page, query, settings
 
 UTC = timezone.utc
 NOW = datetime(2024, 6, 15, 12, 30, 45, tzinfo=UTC)
@@ -24,22 +26,14 @@ API_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def activity(n: int, date: datetime) -> dict:
-    """Shaped like the docs' example (docs/api-notes.md §6)."""
+    """The docs' example (docs/api-notes.md §6), the n-th of its kind on `date`."""
     return {
-        "description": "purchased the Silver plan",
-        "activity-mrr-movement": 6000,
-        "activity-mrr": 6000,
-        "activity-arr": 72000,
+        **ACTIVITY,
         "date": date.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
-        "type": "new_biz",
-        "currency": "USD",
         "subscription-external-id": f"sub_{n:04d}",
         "subscription-set-external-id": None,
-        "plan-external-id": "silver",
-        "customer-name": "Myriapod Labs",
         "customer-uuid": f"cus_{n:04d}",
         "customer-external-id": f"cus_ext_{n:04d}",
-        "billing-connector-uuid": "ds_99076cb8-97a1-11eb-8798-a73b507e7929",
         "uuid": f"act-{n:05d}",
     }
 
@@ -314,12 +308,11 @@ def test_pages_by_start_after_when_the_answer_has_no_cursor(api, cursor_key):
 
 def test_stops_on_has_more_false_even_with_a_cursor(api):
     served = seven_in_one_window(api)
-    fake = serve(api, served, page_size=10, paging="cursor")
+    serve(api, served, page_size=10, paging="cursor")
 
     records = read_all(stream())
 
     assert records == served
-    assert fake.paging == "cursor"
     assert not any("cursor" in query(r) for r in api.request_history)  # one page per window, the last had a cursor
 
 
@@ -481,34 +474,23 @@ def test_state_setter_and_getter_round_trip():
     assert s.state == {}
 
 
-def test_incremental_read_starts_lookback_days_before_the_state(api):
+@pytest.mark.parametrize(
+    "lookback,state,first_start",
+    [
+        (3, "2024-06-10T06:00:00Z", datetime(2024, 6, 7, 5, 59, 59, tzinfo=UTC)),
+        (0, "2024-06-10T06:00:00Z", datetime(2024, 6, 10, 5, 59, 59, tzinfo=UTC)),
+        (30, "2023-01-05T00:00:00Z", START - timedelta(seconds=1)),  # never before the start date
+    ],
+    ids=["lookback_days_before_the_state", "zero_lookback_at_the_state", "never_before_start_date"],
+)
+def test_an_incremental_read_starts_the_lookback_before_the_state(api, lookback, state, first_start):
     serve(api)
-    s = stream(lookback_window_days=3)
-    s.state = {"date": "2024-06-10T06:00:00Z"}
+    s = stream(lookback_window_days=lookback)
+    s.state = {"date": state}
 
     read_all(s, SyncMode.incremental)
 
-    assert windows_asked(api)[0][0] == datetime(2024, 6, 7, 5, 59, 59, tzinfo=UTC)
-
-
-def test_incremental_read_with_zero_lookback_starts_at_the_state(api):
-    serve(api)
-    s = stream(lookback_window_days=0)
-    s.state = {"date": "2024-06-10T06:00:00Z"}
-
-    read_all(s, SyncMode.incremental)
-
-    assert windows_asked(api)[0][0] == datetime(2024, 6, 10, 5, 59, 59, tzinfo=UTC)
-
-
-def test_incremental_read_never_starts_before_start_date(api):
-    serve(api)
-    s = stream(lookback_window_days=30)
-    s.state = {"date": "2023-01-05T00:00:00Z"}
-
-    read_all(s, SyncMode.incremental)
-
-    assert windows_asked(api)[0][0] == START - timedelta(seconds=1)
+    assert windows_asked(api)[0][0] == first_start
 
 
 def test_full_refresh_ignores_state(api):
@@ -667,7 +649,7 @@ def test_an_activity_without_a_valid_date_is_a_clear_error_naming_it(api, date):
         del served[1]["date"]
     else:
         served[1]["date"] = date
-    api.get(URL, json={"entries": served, "has_more": False, "cursor": None})
+    api.get(URL, json=page(served))
 
     with pytest.raises(AirbyteTracedException, match="an activity without a valid 'date'") as raised:
         read_all(stream())
@@ -679,7 +661,7 @@ def test_an_activity_without_a_valid_date_is_a_clear_error_naming_it(api, date):
 
 def test_an_activity_without_a_date_or_a_uuid_is_named_by_its_place(api):
     served = [activity(0, START + timedelta(hours=1)), {"type": "churn"}]
-    api.get(URL, json={"entries": served, "has_more": False, "cursor": None})
+    api.get(URL, json=page(served))
 
     with pytest.raises(AirbyteTracedException) as raised:
         read_all(stream())
@@ -702,7 +684,7 @@ def test_paging_by_start_after_from_a_last_activity_without_a_uuid_is_a_clear_er
 
 
 def test_an_empty_page_that_says_there_is_more_without_a_cursor_is_a_clear_error(api):
-    api.get(URL, json={"entries": [], "has_more": True, "cursor": None})
+    api.get(URL, json=page([], has_more=True))
 
     with pytest.raises(AirbyteTracedException) as raised:
         read_all(stream())

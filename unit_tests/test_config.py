@@ -14,15 +14,14 @@ from airbyte_cdk.test.models.scenario import ExpectedOutcome
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from jsonschema import Draft7Validator
 
-from source_chartmogul.config import DEFAULT_BASE_URL, Segment, Settings, parse_config
+from source_chartmogul.config import Segment, Settings, parse_config
 from source_chartmogul.run import Entrypoint
 from source_chartmogul.source import SourceChartmogul
-from unit_tests.conftest import API_KEY, BASE_URL, CONFIG, catalog
+from testing import configs
+from testing.configs import API_KEY, BAD_CONFIGS, BASE_URL, CONFIG, MISSING
+from unit_tests.conftest import catalog
 
 NOW = datetime(2024, 6, 15, 12, 0, 0, tzinfo=timezone.utc)
-FORMAT_HINT = "YYYY-MM-DDTHH:MM:SSZ"
-EXAMPLE = "2017-01-25T00:00:00Z"
-MISSING = object()
 
 # The CDK's `check` validates the config against spec.yaml before the source sees it, whatever
 # `check_config_against_spec` says, with jsonschema messages ("'yesterday' does not match
@@ -31,119 +30,9 @@ MISSING = object()
 
 
 def with_field(field, value):
-    config = dict(CONFIG)
-    if value is MISSING:
-        config.pop(field, None)
-    else:
-        config[field] = value
-    return config
+    return configs.with_field(CONFIG, field, value)
 
 
-# (id, field, value, words the message must contain besides the field name, spec rejects it first)
-BAD_CONFIGS = [
-    (
-        "start_date_impossible_date",
-        "start_date",
-        "2017-13-45T00:00:00Z",
-        ["not a real date-time", "month must be in 1..12", EXAMPLE],
-        False,
-    ),
-    ("start_date_free_text", "start_date", "last tuesday", [FORMAT_HINT, EXAMPLE], True),
-    ("start_date_without_time", "start_date", "2017-01-25", [FORMAT_HINT, EXAMPLE], True),
-    ("start_date_with_offset", "start_date", "2017-01-25T00:00:00+02:00", [FORMAT_HINT, EXAMPLE], True),
-    ("start_date_in_future", "start_date", "2999-01-01T00:00:00Z", ["future", "in the past"], False),
-    ("start_date_missing", "start_date", MISSING, ["missing", FORMAT_HINT, EXAMPLE], True),
-    ("start_date_empty", "start_date", "", ["missing", FORMAT_HINT], True),
-    ("start_date_not_a_string", "start_date", 20170125, ["missing", FORMAT_HINT], True),
-    ("interval_unknown", "interval", "year", ["day, week, month, quarter"], True),
-    ("interval_wrong_case", "interval", "Month", ["day, week, month, quarter"], True),
-    ("api_key_empty", "api_key", "", ["missing or empty", "API keys", "read-only key is enough"], False),
-    ("api_key_missing", "api_key", MISSING, ["missing or empty", "API keys"], True),
-    ("api_key_only_spaces", "api_key", "   ", ["missing or empty"], False),
-    ("api_key_padded", "api_key", f" {API_KEY}\n", ["spaces or line breaks", "Paste the key alone"], False),
-    ("lookback_negative", "lookback_window_days", -1, ["0 to 365"], True),
-    ("lookback_too_big", "lookback_window_days", 366, ["0 to 365"], True),
-    ("lookback_bool", "lookback_window_days", True, ["0 to 365"], True),
-    ("lookback_str", "lookback_window_days", "3", ["0 to 365"], True),
-    ("lookback_float", "lookback_window_days", 2.5, ["0 to 365"], True),
-    # segments: the message names the segment (number and name) and says what to write instead
-    ("segments_not_a_list", "segments", {"name": "US", "geo": ["US"]}, ["not a list", "'name'", "'geo'"], True),
-    ("segment_not_an_object", "segments", ["US"], ["Segment 1", "not an object", "'name'"], True),
-    ("segment_without_name", "segments", [{"geo": ["US"]}], ["Segment 1", "no name", "'segment' column"], True),
-    ("segment_empty_name", "segments", [{"name": " ", "geo": ["US"]}], ["Segment 1", "no name"], False),
-    ("segment_name_padded", "segments", [{"name": "US ", "geo": ["US"]}], ["Segment 1", "spaces around"], False),
-    (
-        "segment_names_twice",
-        "segments",
-        [{"name": "EU", "geo": ["DE"]}, {"name": "US", "geo": ["US"]}, {"name": "EU", "geo": ["FR"]}],
-        ["Segments 1 and 3", "'EU'", "a name of its own"],
-        False,
-    ),
-    (
-        "segment_without_filter",
-        "segments",
-        [{"name": "All", "plans": [], "filters": ""}],
-        ["Segment 1 ('All')", "nothing to filter by", "'plans'", "'geo'", "'filters'", "dev.chartmogul.com/docs/cfl"],
-        False,
-    ),
-    (
-        "segment_geo_a_string",
-        "segments",
-        [{"name": "US", "geo": "US"}],
-        ["('US')", "'geo'", "not a list", '["US", "GB"]'],
-        True,
-    ),
-    (
-        "segment_geo_numbers",
-        "segments",
-        [{"name": "US", "geo": [1]}],
-        ["('US')", "'geo'", "list of country codes"],
-        True,
-    ),
-    (
-        "segment_geo_not_two_letters",
-        "segments",
-        [{"name": "US", "geo": ["USA"]}],
-        ["'USA'", "two-letter", "ISO 3166-1"],
-        True,
-    ),
-    (
-        "segment_plans_a_string",
-        "segments",
-        [{"name": "Gold", "plans": "Gold Monthly"}],
-        ["('Gold')", "'plans'", "plan names, UUIDs or external ids", '["Gold Monthly"]'],
-        True,
-    ),
-    ("segment_plans_empty_name", "segments", [{"name": "Gold", "plans": [""]}], ["('Gold')", "'plans'"], True),
-    (
-        "segment_plan_with_comma",
-        "segments",
-        [{"name": "Gold", "plans": ["Gold, yearly"]}],
-        ["('Gold')", "comma", "UUID or external id"],
-        False,
-    ),
-    (
-        "segment_unknown_key",
-        "segments",
-        [{"name": "US", "geos": ["US"]}],
-        ["('US')", "'geos'", "did you mean 'geo'"],
-        True,
-    ),
-    (
-        "segment_filters_not_a_string",
-        "segments",
-        [{"name": "EUR", "filters": ["currency~ANY~'EUR'"]}],
-        ["('EUR')", "not a string"],
-        True,
-    ),
-    (
-        "segment_filters_not_cfl",
-        "segments",
-        [{"name": "EUR", "filters": "currency = EUR"}],
-        ["('EUR')", "not ChartMogul Filter Language", "filter~OPERATOR~value", "~AND~", "dev.chartmogul.com/docs/cfl"],
-        False,
-    ),
-]
 BAD_IDS = [case[0] for case in BAD_CONFIGS]
 SPEC = yaml.safe_load((Path(__file__).parent.parent / "source_chartmogul" / "spec.yaml").read_text())[
     "connectionSpecification"
@@ -255,7 +144,7 @@ def test_base_url_comes_from_the_environment_without_trailing_slash(monkeypatch)
     monkeypatch.setenv("CHARTMOGUL_BASE_URL", "http://localhost:8080/")
     assert parse_config(CONFIG).base_url == "http://localhost:8080"
     monkeypatch.delenv("CHARTMOGUL_BASE_URL")
-    assert parse_config(CONFIG).base_url == DEFAULT_BASE_URL == "https://api.chartmogul.com"
+    assert parse_config(CONFIG).base_url == "https://api.chartmogul.com"
 
 
 @pytest.mark.parametrize(
@@ -299,8 +188,8 @@ def test_a_bad_request_rate_in_the_environment_is_a_config_error(monkeypatch, va
     assert "CHARTMOGUL_REQUESTS_PER_SECOND" in caught.value.message
 
 
-def test_the_request_rate_defaults_under_chartmogul_s_limit_and_can_be_raised_for_stand_ins(monkeypatch):
-    assert parse_config(CONFIG).requests_per_second < 40  # 40 requests/s per account (docs/api-notes.md §2.1)
+def test_the_request_rate_can_be_raised_for_stand_ins(monkeypatch):
+    """The default's pace: test_transport.py, test_the_production_pace_stays_under_chartmogul_s_limits."""
     monkeypatch.setenv("CHARTMOGUL_REQUESTS_PER_SECOND", "500")
     assert parse_config(CONFIG).requests_per_second == 500.0
 

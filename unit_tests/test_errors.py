@@ -7,13 +7,15 @@ import pytest
 import requests
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.error_handlers import ResponseAction
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_chartmogul import source as source_module
 from source_chartmogul.errors import ChartmogulErrorHandler, api_message, resolve
 from source_chartmogul.source import SourceChartmogul
-from source_chartmogul.transport import QUOTE_CHARS, AnswerTooLarge, Pacer, RetriesExhausted, RetryPolicy, mount
-from unit_tests.conftest import API_KEY, BASE_URL, CONFIG
-from unit_tests.test_transport import leaks
+from source_chartmogul.streams import Customers
+from source_chartmogul.transport import QUOTE_CHARS, AnswerTooLarge, RetriesExhausted
+from testing.configs import API_KEY, BASE_URL, CONFIG, leaks
+from unit_tests.conftest import FAST_POLICY, PING, fast_session, settings
 
 PATH = "/v1/customers?per_page=200"
 URL = BASE_URL + PATH
@@ -21,8 +23,7 @@ URL = BASE_URL + PATH
 
 def get(api, max_attempts=3, **answer) -> requests.Response:
     api.get(URL, **answer)
-    policy = RetryPolicy(max_attempts=max_attempts, base_delay=0.01, max_delay=0.02)
-    return mount(requests.Session(), Pacer(rate=100000.0), policy).get(URL)
+    return fast_session(max_attempts=max_attempts).get(URL)
 
 
 def test_success_is_success(api):
@@ -131,9 +132,8 @@ def test_429_after_retries_is_transient(api):
 
 def test_retries_exhausted_is_transient_naming_the_request(api):
     api.get(URL, exc=requests.exceptions.ConnectionError("Connection refused"))
-    session = mount(requests.Session(), Pacer(rate=100000.0), RetryPolicy(max_attempts=2, base_delay=0.01))
     with pytest.raises(RetriesExhausted) as caught:
-        session.get(URL)
+        fast_session(max_attempts=2).get(URL)
 
     resolution = resolve(caught.value)
 
@@ -170,9 +170,23 @@ def test_api_message_reads_every_body_shape(content, expected):
     assert api_message(response) == expected
 
 
-def test_handler_never_retries_itself():
-    handler = ChartmogulErrorHandler()
-    assert handler.max_retries == 0
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"status_code": 500, "text": "down"},
+        {"status_code": 429, "headers": {"Retry-After": "0"}},
+        {"exc": requests.exceptions.ConnectionError("reset")},
+    ],
+    ids=["server_error", "rate_limited", "network"],
+)
+def test_the_cdk_never_retries_on_top_of_the_transport(api, answer):
+    """The transport retries; the CDK around it must not multiply its attempts by its own."""
+    api.get(URL, **answer)
+
+    with pytest.raises(AirbyteTracedException):
+        list(Customers(settings()).read_only_records())
+
+    assert api.call_count == FAST_POLICY.max_attempts
 
 
 def test_handler_skips_404_only_when_told(api):
@@ -198,9 +212,8 @@ def test_handler_does_not_skip_other_errors_when_skipping_404(api):
 
 def test_an_answer_too_large_is_a_system_error_that_says_what_to_do(api):
     api.get(URL, json={"entries": [0] * 50_001})
-    session = mount(requests.Session(), Pacer(rate=100000.0), RetryPolicy(base_delay=0.01))
     with pytest.raises(AnswerTooLarge) as caught:
-        session.get(URL)
+        fast_session().get(URL)
 
     resolution = ChartmogulErrorHandler().interpret_response(caught.value)
 
@@ -226,11 +239,6 @@ ECHOES = {  # where ChartMogul's layers put their words (docs/api-notes.md §3)
 POSITIONS = {"whole": 0, "straddling_the_cut": QUOTE_CHARS - 12}
 
 
-@pytest.fixture
-def key_is_secret():
-    SourceChartmogul().settings(CONFIG)
-
-
 @pytest.mark.parametrize("at", POSITIONS.values(), ids=POSITIONS.keys())
 @pytest.mark.parametrize("shape", ECHOES)
 def test_api_message_never_shows_the_key(api, key_is_secret, shape, at):
@@ -242,7 +250,7 @@ def test_api_message_never_shows_the_key(api, key_is_secret, shape, at):
     message = api_message(get(api, status_code=400, **ECHOES[shape](text)))
 
     assert "****" in message
-    assert not leaks(message), message
+    assert not leaks(message, API_KEY), message
 
 
 @pytest.mark.parametrize("at", POSITIONS.values(), ids=POSITIONS.keys())
@@ -256,10 +264,7 @@ def test_final_errors_never_show_the_key(api, key_is_secret, status, at):
     )
 
     assert "****" in resolution.error_message
-    assert not leaks(resolution.error_message), resolution.error_message
-
-
-PING = BASE_URL + "/v1/ping"
+    assert not leaks(resolution.error_message, API_KEY), resolution.error_message
 
 
 @pytest.mark.parametrize("at", POSITIONS.values(), ids=POSITIONS.keys())
@@ -272,7 +277,7 @@ def test_check_never_shows_the_key(api, status, at):
     succeeded, message = SourceChartmogul().check_connection(logging.getLogger("airbyte"), CONFIG)
 
     assert not succeeded and f"HTTP {status}" in message and "****" in message
-    assert not leaks(message), message
+    assert not leaks(message, API_KEY), message
 
 
 def test_check_masks_whatever_it_reports(api, monkeypatch):

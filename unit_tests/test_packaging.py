@@ -22,6 +22,7 @@ from packaging.specifiers import SpecifierSet
 
 from source_chartmogul.config import DEFAULT_BASE_URL
 from source_chartmogul.source import SourceChartmogul
+from testing.configs import CONFIG
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "source_chartmogul"
@@ -78,8 +79,7 @@ def metadata() -> dict:
 
 @pytest.fixture(scope="module")
 def stream_names() -> set[str]:
-    config = {"api_key": "packaging-test-api-key-0123456789abcdef", "start_date": "2017-01-25T00:00:00Z"}
-    return {stream.name for stream in SourceChartmogul().streams(config)}
+    return {stream.name for stream in SourceChartmogul().streams(CONFIG)}
 
 
 def test_one_version_everywhere(metadata):

@@ -7,9 +7,10 @@ import time
 import pytest
 
 from source_chartmogul.parallel import AHEAD_BATCHES, BATCH, HEAD_BATCHES, LOOKAHEAD, ordered
+from unit_tests.conftest import Gauge
 
 
-def wait_for_threads(baseline: int, timeout: float = 3.0) -> int:
+def wait_for_threads(baseline: int, timeout: float = 10.0) -> int:
     deadline = time.monotonic() + timeout
     while threading.active_count() > baseline and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -51,27 +52,17 @@ def test_no_partitions_gives_nothing():
 
 
 def test_partitions_are_read_at_once_up_to_the_number_of_workers():
-    running = 0
-    highest = 0
-    lock = threading.Lock()
+    gauge = Gauge()
 
     def read(partition):
-        nonlocal running, highest
-        with lock:
-            running += 1
-            highest = max(highest, running)
-        time.sleep(0.05)
-        with lock:
-            running -= 1
+        with gauge.inside(until=4):
+            pass
         yield partition
 
-    begin = time.monotonic()
     result = list(ordered(range(12), read, workers=4))
-    elapsed = time.monotonic() - begin
 
     assert result == list(range(12))
-    assert 2 <= highest <= 4
-    assert elapsed < 12 * 0.05  # faster than one at a time
+    assert gauge.highest == 4
 
 
 def test_partitions_are_taken_from_the_iterable_lazily():

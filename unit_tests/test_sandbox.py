@@ -573,7 +573,8 @@ def test_rate_limit_is_a_sliding_window(small):
 
 
 def test_parallel_connections_and_latency(small):
-    with Sandbox(small, faults=Faults(latency_ms=150, max_connections=2)) as sandbox:
+    # Five requests at once, each answered after 0.3 s: a third comes while two are still held.
+    with Sandbox(small, faults=Faults(latency_ms=300, max_connections=2)) as sandbox:
         results = []
         threads = [
             threading.Thread(target=lambda: results.append(statuses(sandbox, "/v1/ping", 1)[0])) for _ in range(5)
@@ -583,7 +584,7 @@ def test_parallel_connections_and_latency(small):
             thread.start()
         for thread in threads:
             thread.join()
-        assert time.monotonic() - began >= 0.15
+        assert time.monotonic() - began >= 0.3
         assert sandbox.max_parallel_seen >= 3
         assert results.count(200) >= 1 and 503 in results
         assert sandbox.status_counts[503] == results.count(503) == sandbox.faults_injected["max_connections"]

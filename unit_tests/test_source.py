@@ -1,6 +1,5 @@
 """source.py, sync.py and run.py: check, read several streams at once, failures, secrets."""
 
-import base64
 import io
 import logging
 import signal
@@ -30,13 +29,17 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_chartmogul import run as run_module
 from source_chartmogul import source as source_module
+from source_chartmogul import transport
 from source_chartmogul.config import parse_config
 from source_chartmogul.source import SourceChartmogul
 from source_chartmogul.sync import Records
+from testing.configs import API_KEY, BASE_URL, CONFIG, key_forms
+from testing.records import ACCOUNT_RECORDED
 from unit_tests.conftest import (
-    API_KEY,
-    BASE_URL,
-    CONFIG,
+    FAST_CHECK_POLICY,
+    PING,
+    REAL_CHECK_RETRIES,
+    FakeClock,
     all_text,
     basic_auth,
     by_path,
@@ -46,9 +49,7 @@ from unit_tests.conftest import (
     statuses,
 )
 
-REAL_CHECK_RETRIES = source_module.CHECK_RETRIES  # read before conftest speeds it up
 UNAUTHORIZED = {"code": 401, "message": "No valid API key provided", "param": None}
-PING = BASE_URL + "/v1/ping"
 
 
 def files(tmp: str, config=CONFIG, configured_catalog=None) -> list[str]:
@@ -146,7 +147,7 @@ def test_check_fails_with_the_reason_when_the_api_is_unreachable(api, error):
     assert "GET /v1/ping" in status.message
     assert str(error) in status.message
     assert output.errors == []
-    assert api.call_count == REAL_CHECK_RETRIES.max_attempts
+    assert api.call_count == FAST_CHECK_POLICY.max_attempts
 
 
 def test_check_fails_with_the_reason_after_server_errors(api):
@@ -156,13 +157,30 @@ def test_check_fails_with_the_reason_after_server_errors(api):
 
     assert status.status == Status.FAILED
     assert "HTTP 503" in status.message and "GET /v1/ping" in status.message
-    assert f"{REAL_CHECK_RETRIES.max_attempts} attempts" in status.message
+    assert f"{FAST_CHECK_POLICY.max_attempts} attempts" in status.message
 
 
-def test_check_answers_in_seconds_not_minutes():
-    policy = REAL_CHECK_RETRIES
-    assert policy.max_attempts <= 3
-    assert policy.max_total <= 30
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"status_code": 503, "text": "503 Service Unavailable"},
+        {"status_code": 429, "headers": {"Retry-After": "3600"}},
+        {"exc": requests.exceptions.ConnectTimeout("connect timed out")},
+    ],
+    ids=["server_errors", "rate_limited_for_an_hour", "unreachable"],
+)
+def test_check_answers_in_seconds_not_minutes(api, monkeypatch, answer):
+    """With the retries a real check has, whatever the API does: a few attempts, waits of seconds."""
+    monkeypatch.setattr(source_module, "CHECK_RETRIES", REAL_CHECK_RETRIES)
+    clock = FakeClock()
+    monkeypatch.setattr(transport, "time", clock)
+    api.get(PING, **answer)
+
+    status = connection_status(run_check())
+
+    assert status.status == Status.FAILED
+    assert 1 <= api.call_count <= 3
+    assert clock.now - clock.start <= 30  # the seconds spent waiting between attempts
 
 
 # --- read ----------------------------------------------------------------------------------------
@@ -171,7 +189,7 @@ def test_check_answers_in_seconds_not_minutes():
 def test_read_of_several_streams_completes_each(api):
     customers = [{"id": 1, "uuid": "cus_1", "owner": "x"}, {"id": 2, "uuid": "cus_2", "owner": "y"}]
     api.get(BASE_URL + "/v1/customers", json=page(customers))
-    api.get(BASE_URL + "/v1/account", json={"name": "Example Test Company", "currency": "EUR"})
+    api.get(BASE_URL + "/v1/account", json=ACCOUNT_RECORDED)
     api.get(BASE_URL + "/v1/data_sources", json={"data_sources": [{"uuid": "ds_1", "name": "Stripe"}]})
     api.get(BASE_URL + "/v1/metrics/customer-count", json={"entries": [{"date": "2023-07-31", "customers": 379}]})
     api.get(BASE_URL + "/v1/plans", json=page([], envelope="plans"))
@@ -181,7 +199,7 @@ def test_read_of_several_streams_completes_each(api):
 
     assert output.errors == []
     assert records_of(output, "customers") == customers
-    assert records_of(output, "account") == [{"name": "Example Test Company", "currency": "EUR"}]
+    assert records_of(output, "account") == [ACCOUNT_RECORDED]
     assert records_of(output, "data_sources") == [{"uuid": "ds_1", "name": "Stripe"}]
     assert records_of(output, "customer_count") == [{"date": "2023-07-31", "customers": 379}]
     assert records_of(output, "plans") == []
@@ -224,7 +242,7 @@ def test_read_with_401_raises_a_config_error_so_the_run_fails(api):
 
 def test_a_transient_failure_of_one_stream_does_not_stop_the_others(api):
     api.get(BASE_URL + "/v1/customers", status_code=502, text="502 Bad Gateway")
-    api.get(BASE_URL + "/v1/account", json={"name": "Example Test Company"})
+    api.get(BASE_URL + "/v1/account", json=ACCOUNT_RECORDED)
     api.get(BASE_URL + "/v1/plans", json=page([{"uuid": "pl_1"}], envelope="plans"))
 
     output = run_read(catalog("customers", "account", "plans"))
@@ -249,12 +267,12 @@ def test_a_stream_missing_from_the_connector_fails_alone_and_the_others_are_read
         return page(customers)
 
     api.get(BASE_URL + "/v1/customers", json=slow_page)
-    api.get(BASE_URL + "/v1/account", json={"name": "Example Test Company"})
+    api.get(BASE_URL + "/v1/account", json=ACCOUNT_RECORDED)
 
     output = run_read(catalog("no_such_stream", "customers", "account"))
 
     assert records_of(output, "customers") == customers
-    assert records_of(output, "account") == [{"name": "Example Test Company"}]
+    assert records_of(output, "account") == [ACCOUNT_RECORDED]
     assert statuses(output, "customers")[-1] == "COMPLETE"
     assert statuses(output, "no_such_stream") == ["INCOMPLETE"]
     errors = [m.trace.error for m in output.errors]
@@ -317,7 +335,7 @@ def completed(*names: str) -> list[AirbyteStateMessage]:
 
 
 def test_a_completed_full_refresh_state_reads_nothing_of_its_stream_and_says_so(api):
-    api.get(BASE_URL + "/v1/account", json={"name": "Example Test Company"})
+    api.get(BASE_URL + "/v1/account", json=ACCOUNT_RECORDED)
     source = SourceChartmogul()
     logger = logging.getLogger("airbyte")
     logs = io.StringIO()
@@ -432,11 +450,7 @@ def test_debug_read_never_shows_the_key_or_its_basic_auth_form(api, capfd):
     api.get(BASE_URL + "/v1/customers", json=page([{"id": 1, "uuid": "cus_1"}]))
     api.get(BASE_URL + "/v1/account", status_code=401, json=UNAUTHORIZED)
     api.get(BASE_URL + "/v1/plans", status_code=500, text="500 Internal Server Error")
-    forms = [
-        API_KEY,
-        base64.b64encode(f"{API_KEY}:".encode()).decode(),
-        base64.b64encode(f"{API_KEY}:{API_KEY}".encode()).decode(),
-    ]
+    forms = key_forms(API_KEY)
     # What the connector prints for debug logs: the CDK's formatter, which applies the secret filter.
     debug_log = io.StringIO()
     handler = logging.StreamHandler(debug_log)
@@ -727,7 +741,7 @@ def test_cli_read_gives_the_messages_of_the_cdk_s_read(api, monkeypatch):
         ]
         * 2,
     )
-    api.get(BASE_URL + "/v1/account", json={"name": "Example Test Company", "currency": "EUR"})
+    api.get(BASE_URL + "/v1/account", json=ACCOUNT_RECORDED)
     names = ("customers", "account")
 
     def comparable(output):

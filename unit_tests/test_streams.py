@@ -1,7 +1,6 @@
 """base.py and streams.py: paging, envelopes, metrics queries, fan-out and the catalog."""
 
 import copy
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -17,44 +16,30 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from source_chartmogul import streams as s
 from source_chartmogul.base import MAX_EMPTY_PAGES
 from source_chartmogul.source import SourceChartmogul
-from unit_tests.conftest import BASE_URL, CONFIG, basic_auth, by_path, catalog, page, query, records_of, settings
+from testing.configs import BASE_URL, CONFIG
+from testing.records import (
+    ACCOUNT,
+    CONTACT,
+    COUNT_ENTRIES,
+    CUSTOMER,
+    CUSTOMER_SUBSCRIPTION,
+    INVOICE,
+    METRICS,
+    MRR,
+    NOTE,
+    OPPORTUNITY,
+    PLAN,
+    PLAN_GROUP,
+    SUBSCRIPTION_EVENT,
+    TASK,
+)
+from testing.records import DATA_SOURCE as RECORDED_DATA_SOURCE
+from testing.streams import ALL_STREAMS, PRIMARY_KEYS
+from unit_tests.conftest import basic_auth, by_path, catalog, page, query, records_of, settings
 
-# Recorded by ChartMogul's Ruby client against the live API (docs/api-notes.md §5): nulls, nested
+# Recorded by ChartMogul's Ruby client against the live API (testing/records.py): nulls, nested
 # objects, hyphenated keys and non-ASCII text all have to come out exactly as served.
-CUSTOMER = json.loads(
-    r"""{"id":114167450,"uuid":"cus_23740208-2c7e-11ee-9ea2-ffd2435982bb","external_id":"cus_002","name":"John Smith","email":"john@example.com","status":"Active","customer-since":"2016-01-01T12:00:00+00:00","attributes":{"custom":{"Toggle":true},"clearbit":{},"stripe":{},"tags":["auto-churned-delinquent-subscription","merged-customer"]},"data_source_uuid":"ds_03cfd2c4-2c7e-11ee-ab23-cb0f008cff46","data_source_uuids":["ds_03cfd2c4-2c7e-11ee-ab23-cb0f008cff46","ds_03cfd2c4-2c7e-11ee-ab23-cb0f008cff46","ds_c0d412aa-5298-11ee-bb1f-332cea9687ed"],"external_ids":["cus_002","cus_009","test_cus_ext_id"],"company":"Initrode","country":"US","state":"CA","city":"Mountain View","zip":"12345","lead_created_at":"2015-11-01T00:00:00.000Z","free_trial_started_at":"2015-11-07T01:20:00.000Z","address":{"country":"United States","state":"California","city":"Mountain View","address_zip":"12345"},"mrr":8008,"arr":96096,"billing-system-url":null,"chartmogul-url":"https://app.chartmogul.com/#/customers/114167450-Initrode","billing-system-type":"Google Sheets","currency":"EUR","currency-sign":"€","owner":null}"""
-)
-INVOICE = json.loads(
-    r"""{"uuid":"inv_8ab74614-4e62-49f6-b4b3-f779109e50d0","external_id":"test_cus_inv_ext_id_1","date":"2016-01-01T12:00:00.000Z","due_date":"2016-01-07T12:00:00.000Z","currency":"USD","customer_uuid":"cus_23551596-2c7e-11ee-9ea1-2bfe193640c0","errors":{},"line_items":[{"subscription_uuid":"sub_0259d4d5-a63d-4a8c-b901-4f93f95b74b0","subscription_external_id":"test_cus_sub_ext_id","prorated":false,"proration_type":null,"service_period_start":"2016-01-01T12:00:00.000Z","service_period_end":"2016-02-01T12:00:00.000Z","uuid":"li_dacad109-fc67-47f9-8381-462e0fe27201","external_id":"test_cus_li_ext_id","type":"subscription","amount_in_cents":1000,"quantity":5,"discount_code":"DISCCODE","discount_amount_in_cents":1200,"tax_amount_in_cents":200,"transaction_fees_in_cents":0,"account_code":"","plan_uuid":"pl_de9e281e-76cb-11ee-b63f-b727630ce4d4","transaction_fees_currency":null,"discount_description":null,"event_order":null,"balance_transfer":null}],"transactions":[{"uuid":"tr_13920c67-3782-4d8c-b835-03deb3dd471c","external_id":"test_cus_tr_ext_id","type":"payment","date":"2016-01-01T12:00:00.000Z","result":"successful","amount_in_cents":null,"transaction_fees_in_cents":null,"transaction_fees_currency":null}]}"""
-)
-PLAN = json.loads(
-    r"""{"external_id":"test_cus_pl_ext_id","name":"Test Plan","interval_count":7,"uuid":"pl_de9e281e-76cb-11ee-b63f-b727630ce4d4","interval_unit":"day","data_source_uuid":"ds_03cfd2c4-2c7e-11ee-ab23-cb0f008cff46"}"""
-)
-PLAN_GROUP = json.loads(
-    r"""{"name":"New Plan Group","uuid":"plg_5f1af63a-ec94-4688-9127-5eb816d05a8f","plans_count":1}"""
-)
-SUBSCRIPTION = json.loads(
-    r"""{"id":2293710870,"external_id":"1","subscription_set_external_id":"1","quantity":1,"uuid":"147cba1a-1fd9-411b-bcb7-2ed467cebe24","mrr":756,"arr":9072,"status":"active","plan":"Gold annual","billing-cycle":"year","billing-cycle-count":1,"start-date":"2016-02-24T00:00:00+00:00","end-date":"2017-02-24T00:00:00+00:00","currency":"EUR","currency-sign":"€"}"""
-)
-COUNT_ENTRIES = [
-    {"date": "2023-07-31", "customers": 379, "percentage-change": 0.0},
-    {"date": "2023-08-31", "customers": 382, "percentage-change": 0.8},
-]
-ACCOUNT = {
-    "id": "acc_93b06efd-30f0-2153-890f-709a64cf8292",
-    "name": "ChartMogul",
-    "currency": "USD",
-    "time_zone": "Europe/Berlin",
-    "week_start_on": "monday",
-}
-DATA_SOURCE = {
-    "uuid": "ds_fef05d54-47b4-431b-aed2-eb6b9e545430",
-    "name": "In-house billing",
-    "system": "Custom",
-    "created_at": "2023-01-10T15:34:05.437Z",
-    "status": "idle",
-    "processing_status": None,
-}
+DATA_SOURCE = {**RECORDED_DATA_SOURCE, "processing_status": None}
 
 
 def variant(record: Mapping, n: int, key: str = "uuid") -> dict:
@@ -96,17 +81,11 @@ CURSOR_STREAMS = [
     (s.Invoices, "/v1/invoices", "invoices", INVOICE, "uuid"),
     (s.Plans, "/v1/plans", "plans", PLAN, "uuid"),
     (s.PlanGroups, "/v1/plan_groups", "plan_groups", PLAN_GROUP, "uuid"),
-    (
-        s.SubscriptionEvents,
-        "/v1/subscription_events",
-        "subscription_events",
-        {"id": 374279754, "event_type": "subscription_start"},
-        "id",
-    ),
-    (s.Contacts, "/v1/contacts", "entries", {"uuid": "con_1", "custom": {"Toggle": False}, "email": None}, "uuid"),
-    (s.CustomerNotes, "/v1/customer_notes", "entries", {"uuid": "note_1", "type": "call", "call_duration": 60}, "uuid"),
-    (s.Opportunities, "/v1/opportunities", "entries", {"uuid": "opp_1", "custom": {"from_campaign": True}}, "uuid"),
-    (s.Tasks, "/v1/tasks", "entries", {"task_uuid": "task_1", "completed_at": None}, "task_uuid"),
+    (s.SubscriptionEvents, "/v1/subscription_events", "subscription_events", SUBSCRIPTION_EVENT, "id"),
+    (s.Contacts, "/v1/contacts", "entries", CONTACT, "uuid"),
+    (s.CustomerNotes, "/v1/customer_notes", "entries", NOTE, "uuid"),
+    (s.Opportunities, "/v1/opportunities", "entries", OPPORTUNITY, "uuid"),
+    (s.Tasks, "/v1/tasks", "entries", TASK, "task_uuid"),
 ]
 CURSOR_IDS = [case[1] for case in CURSOR_STREAMS]
 
@@ -255,7 +234,7 @@ def test_per_interval_count_streams_use_their_own_interval(api, stream_class, in
 
 
 def test_metrics_reads_metrics_all(api):
-    entry = {"date": "2022-04-30", "mrr": 383859969, "ltv": None, "customer-churn-rate": 0.56, "mrr-churn-rate": -0.17}
+    entry = {**METRICS, "ltv": None}
     api.get(BASE_URL + "/v1/metrics/all", json={"entries": [entry], "summary": {"current-mrr": 1}})
 
     assert stream_records(s.Metrics(settings(interval="quarter"))) == [entry]
@@ -264,11 +243,6 @@ def test_metrics_reads_metrics_all(api):
     assert query(request) == {"start-date": "2023-01-01", "end-date": today(), "interval": "quarter"}
 
 
-# Recorded by ChartMogul's Ruby client (chartmogul/chartmogul-ruby, spec/fixtures/vcr_cassettes/
-# ChartMogul_Metrics_MRR/should_have_entries.yml).
-MRR_ENTRY = json.loads(
-    r"""{"date":"2022-04-30","mrr":383859969,"percentage-change":0.0,"mrr-new-business":2489791,"mrr-expansion":1502311,"mrr-contraction":-813307,"mrr-churn":-96723,"mrr-reactivation":54879}"""
-)
 SEGMENTS = [
     {"name": "Europe", "geo": ["de", "FR"]},
     {"name": "Gold, EUR", "plans": ["Gold Monthly", "gold_annual"], "filters": "currency~ANY~'EUR'"},
@@ -276,9 +250,9 @@ SEGMENTS = [
 
 
 def test_mrr_reads_metrics_mrr_as_served(api):
-    api.get(BASE_URL + "/v1/metrics/mrr", json={"entries": [MRR_ENTRY], "summary": {"current": 1}})
+    api.get(BASE_URL + "/v1/metrics/mrr", json={"entries": [MRR], "summary": {"current": 1}})
 
-    assert stream_records(s.Mrr(settings(interval="week"))) == [MRR_ENTRY]
+    assert stream_records(s.Mrr(settings(interval="week"))) == [MRR]
     request = api.request_history[0]
     assert request.path == "/v1/metrics/mrr"
     assert query(request) == {"start-date": "2023-01-01", "end-date": today(), "interval": "week"}
@@ -289,7 +263,7 @@ def test_mrr_reads_metrics_mrr_as_served(api):
 )
 def test_segment_streams_send_one_request_per_segment_and_tag_its_records(api, stream_class, path):
     def answer(request, context):
-        return {"entries": [{**MRR_ENTRY, "date": f"2022-04-{30 - api.call_count}"}], "summary": {}}
+        return {"entries": [{**MRR, "date": f"2022-04-{30 - api.call_count}"}], "summary": {}}
 
     api.get(BASE_URL + path, json=answer)
 
@@ -307,8 +281,8 @@ def test_segment_streams_send_one_request_per_segment_and_tag_its_records(api, s
     ]
     assert all(r.path == path for r in api.request_history)
     assert records == [
-        {**MRR_ENTRY, "date": "2022-04-29", "segment": "Europe"},
-        {**MRR_ENTRY, "date": "2022-04-28", "segment": "Gold, EUR"},
+        {**MRR, "date": "2022-04-29", "segment": "Europe"},
+        {**MRR, "date": "2022-04-28", "segment": "Gold, EUR"},
     ]
 
 
@@ -429,7 +403,7 @@ def serve_customers(api, uuids=CUSTOMER_UUIDS):
 
 
 def subscriptions_of(uuid: str, n: int) -> list:
-    return [{**SUBSCRIPTION, "uuid": f"{uuid}-sub-{i}", "end-date": None} for i in range(n)]
+    return [{**CUSTOMER_SUBSCRIPTION, "uuid": f"{uuid}-sub-{i}", "end-date": None} for i in range(n)]
 
 
 def test_customer_subscriptions_reads_each_customer_and_tags_records(api, caplog):
@@ -752,7 +726,7 @@ def test_cli_invoice_items_resume_from_the_saved_page_like_invoices(api):
 def test_cli_segment_streams_claim_no_resumable_state(api):
     """The CDK 7 reads no state of a stream of several slices back: a per-segment state would
     promise a resume that never happens. A sync that dies redoes one request per segment."""
-    api.get(BASE_URL + "/v1/metrics/mrr", json={"entries": [MRR_ENTRY], "summary": {}})
+    api.get(BASE_URL + "/v1/metrics/mrr", json={"entries": [MRR], "summary": {}})
 
     output = read(SourceChartmogul(), {**CONFIG, "segments": SEGMENTS}, catalog("segment_mrr"))
 
@@ -763,42 +737,14 @@ def test_cli_segment_streams_claim_no_resumable_state(api):
 
 # --- the catalog ---------------------------------------------------------------------------------
 
-PRIMARY_KEYS = {
-    "customers": [["id"]],
-    "activities": [["uuid"]],
-    "customer_count": [["date"]],
-    "customer_daily_count": [["date"]],
-    "customer_weekly_count": [["date"]],
-    "customer_monthly_count": [["date"]],
-    "customer_quarterly_count": [["date"]],
-    "metrics": [["date"]],
-    "mrr": [["date"]],
-    "segment_metrics": [["segment"], ["date"]],
-    "segment_mrr": [["segment"], ["date"]],
-    "account": None,
-    "data_sources": [["uuid"]],
-    "plans": [["uuid"]],
-    "plan_groups": [["uuid"]],
-    "plan_group_plans": [["plan_group_uuid"], ["uuid"]],
-    "invoices": [["uuid"]],
-    "invoice_line_items": [["uuid"]],
-    "invoice_transactions": [["uuid"]],
-    "subscription_events": [["id"]],
-    "customer_subscriptions": [["customer_uuid"], ["uuid"]],
-    "contacts": [["uuid"]],
-    "customer_notes": [["uuid"]],
-    "opportunities": [["uuid"]],
-    "tasks": [["task_uuid"]],
-}
-
 
 def test_discover_lists_all_25_streams_with_keys_and_sync_modes(api):
     output = discover(SourceChartmogul(), CONFIG)
 
     streams = {stream.name: stream for stream in output.catalog.catalog.streams}
-    assert set(streams) == set(PRIMARY_KEYS) and len(streams) == 25
+    assert set(streams) == set(ALL_STREAMS) and len(streams) == 25
     for name, stream in streams.items():
-        assert (stream.source_defined_primary_key or None) == PRIMARY_KEYS[name], name
+        assert (stream.source_defined_primary_key or []) == [[field] for field in PRIMARY_KEYS[name]], name
         assert stream.json_schema["type"] == "object", name
         if name == "activities":
             assert set(stream.supported_sync_modes) == {SyncMode.full_refresh, SyncMode.incremental}
