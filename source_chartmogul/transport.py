@@ -60,6 +60,7 @@ MAX_ANSWER_BYTES = 16 * 2**20  # once decompressed
 MAX_ENTRIES = 50_000  # in any list of an answer
 CHUNK_BYTES = 64 * 2**10  # read, and decompressed, this much at a time
 QUOTE_CHARS = 300  # of a server's text in a message
+OUT_OF_TIME = "no time left"  # how an attempt that could not start in time says so
 # The official Python client retries these (STATUS_FORCELIST in chartmogul/retry_request.py).
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 520, 524})
 RETRY_EXCEPTIONS = (
@@ -328,13 +329,21 @@ class ChartmogulAdapter(HTTPAdapter):
         timeout = timeout or self._timeout
         deadline = time.monotonic() + self._policy.max_total
         attempt = 0
+        previous: tuple[requests.Response | None, str] | None = None
         while True:
             attempt += 1
             response, problem = self._attempt(request, timeout, verify, cert, proxies, deadline)
             if problem is None:
                 return response
+            out_of_time = problem.startswith(OUT_OF_TIME)
+            if out_of_time and previous is not None:
+                # Waiting for a slot used up the budget: no attempt was made, the last one's
+                # answer is the one to report (a 5xx stays a 5xx, not a network error).
+                attempt -= 1
+                response, problem = previous
+            previous = (response, problem)
             delay = self._policy.delay(attempt, response)
-            if attempt >= self._policy.max_attempts or time.monotonic() + delay > deadline:
+            if out_of_time or attempt >= self._policy.max_attempts or time.monotonic() + delay > deadline:
                 times = "once" if attempt == 1 else f"{attempt} times"
                 what = f"{describe_request(request)} failed {times}, last with {problem}"
                 if response is not None and response.status_code in RETRY_STATUSES:
@@ -356,7 +365,7 @@ class ChartmogulAdapter(HTTPAdapter):
                 began = time.monotonic()
                 end = min(began + policy.max_attempt_time, deadline)
                 if end <= began:  # the waits for a slot used up what was left
-                    return None, f"no time left of the {policy.max_total:g} s for all attempts"
+                    return None, f"{OUT_OF_TIME} of the {policy.max_total:g} s for all attempts"
                 _deadline.end, _deadline.reached = end, False
                 try:
                     response = super().send(

@@ -11,6 +11,7 @@ import time
 import tracemalloc
 from bisect import bisect_left
 from collections import deque
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -318,6 +319,29 @@ def test_gives_up_when_the_total_time_is_spent(api):
     assert 2 <= api.call_count < 1000
     assert response.chartmogul_attempts == api.call_count
     assert 0.5 - 0.05 - EPSILON <= time.monotonic() - begin < 5.0
+
+
+def test_a_budget_spent_waiting_for_a_slot_reports_the_last_answer(api):
+    """The retry's slot came after the budget's end: no attempt was made, and the last one's
+    5xx is the final answer, not a network error of an attempt that never was."""
+    api.get(URL, status_code=500, text="down")
+
+    class SlowSecondSlot(Pacer):
+        calls = 0
+
+        @contextmanager
+        def slot(self, urgent=False):
+            SlowSecondSlot.calls += 1
+            if SlowSecondSlot.calls == 2:
+                time.sleep(0.3)  # other threads held every slot past the budget
+            yield
+
+    policy = RetryPolicy(max_attempts=10, base_delay=0.01, max_delay=0.01, max_total=0.2)
+    response = mount(requests.Session(), SlowSecondSlot(rate=100000.0), policy).get(URL)
+
+    assert response.status_code == 500
+    assert api.call_count == 1
+    assert response.chartmogul_attempts == 1
 
 
 def test_retry_after_is_honoured_between_attempts(api):
