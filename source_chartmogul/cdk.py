@@ -150,6 +150,7 @@ class _ProbeSource(AbstractSource):
 
 
 def fingerprint(code: Any) -> str:
+    """What COPIED records of a function: the first 16 hex digits of the sha256 of its source."""
     return hashlib.sha256(inspect.getsource(code).encode()).hexdigest()[:16]
 
 
@@ -217,8 +218,8 @@ def _entrypoint_problems() -> list[str]:
         parameter.default is inspect.Parameter.empty for parameter in inspect.signature(check).parameters.values()
     ):
         found.append(
-            "AirbyteEntrypoint._memory_monitor.check_memory_usage() is gone: run.Entrypoint can no "
-            "longer make the CDK's memory check (cdk.check_memory)."
+            "AirbyteEntrypoint._memory_monitor.check_memory_usage() is gone or wants arguments: "
+            "run.Entrypoint can no longer make the CDK's memory check (cdk.check_memory)."
         )
     message = AirbyteMessage(type=Type.LOG, log=AirbyteLogMessage(level=Level.INFO, message="cdk probe"))
     source.queue.emit_message(message)

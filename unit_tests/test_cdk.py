@@ -73,8 +73,8 @@ def test_a_memory_monitor_that_moved_is_named(monkeypatch):
     monkeypatch.setattr(AirbyteEntrypoint, "__init__", init)
 
     assert cdk.problems() == [
-        "AirbyteEntrypoint._memory_monitor.check_memory_usage() is gone: run.Entrypoint can no "
-        "longer make the CDK's memory check (cdk.check_memory)."
+        "AirbyteEntrypoint._memory_monitor.check_memory_usage() is gone or wants arguments: "
+        "run.Entrypoint can no longer make the CDK's memory check (cdk.check_memory)."
     ]
 
 
