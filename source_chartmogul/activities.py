@@ -33,7 +33,7 @@ from airbyte_cdk.models import FailureType, SyncMode
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from . import parallel
-from .base import PAGE_SIZE, PARTITION_WORKERS, ChartmogulStream, unexpected_answer
+from .base import PAGE_SIZE, PARTITION_WORKERS, ChartmogulStream, Token, unexpected_answer
 from .transport import json_body
 
 WINDOWS = PARTITION_WORKERS  # the first cut; a window of more than a page splits further
@@ -148,13 +148,21 @@ class Activities(ChartmogulStream):
             params["end-date"] = api_datetime(stream_slice["end"] + timedelta(seconds=1))
         return {**params, **(next_page_token or {})}
 
-    def next_page_token(self, response) -> Mapping[str, Any] | None:
-        body = json_body(response)
-        entries = body.get("entries") or []
-        token = None
-        if body.get("has_more") and not getattr(response, "chartmogul_split", False):
-            token = _next_page(response, body, entries)
-        return self.page_chains.follow(response, token, len(entries))
+    def next_page_token(self, response) -> Token:
+        # The CDK asks once parse_response has: PageChains gives it the answer kept then.
+        return self._follow(response, split=False)
+
+    def _follow(self, response, split: bool) -> Token:
+        """The token of the window's next page; none after a page at which the window was `split`:
+        its parts read the rest."""
+
+        def handover() -> tuple[Token, int]:
+            body = json_body(response)
+            entries = body.get("entries") or []
+            token = _next_page(response, body, entries) if body.get("has_more") and not split else None
+            return token, len(entries)
+
+        return self.page_chains.follow(response, handover)
 
     def parse_response(self, response, stream_slice=None, **kwargs) -> Iterable[Mapping[str, Any]]:
         start, end = stream_slice["start"], stream_slice["end"]
@@ -166,11 +174,12 @@ class Activities(ChartmogulStream):
         # Checked here, a whole page before its first record reaches the state.
         if any(later[0] < earlier[0] for earlier, later in zip(dated, dated[1:])):
             self._out_of_order()
+        split = False
         if stream_slice.pop("first_page", False) and json_body(response).get("has_more"):
             end = self._maybe_split(stream_slice, dated) or end
-            response.chartmogul_split = "split_at" in stream_slice
+            split = "split_at" in stream_slice
         kept = [(date, record) for date, record in dated if start <= date and (end is None or date < end)]
-        token = self.next_page_token(response)  # checked before the page's records go out (PageChains)
+        token = self._follow(response, split)  # checked before the page's records go out (PageChains)
         # The window's next page travels while this one's records go out (base.Prefetch).
         self.prefetch_next(stream_slice, kwargs.get("stream_state"), token)
         if not kept:

@@ -15,6 +15,7 @@ A stream in `streams.py` is a declaration on top of one of these.
 
 import queue
 import threading
+import weakref
 from abc import ABC
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from concurrent.futures import Future
@@ -50,6 +51,8 @@ MAX_EMPTY_PAGES = 10
 # first.
 MAX_PREFETCH_THREADS = 64
 PICK_UP_WAIT = 0.05  # s; a free sender picks a request up in well under a millisecond
+
+Token = Mapping[str, Any] | None  # what a page hands over to ask for the next (None: the last page)
 
 
 @cache
@@ -100,17 +103,21 @@ class PageChains:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._chains: dict[str, _Chain] = {}
+        # The answer given for each response still in use, held weakly: it goes with the response.
+        self._answers: weakref.WeakKeyDictionary[requests.Response, Token] = weakref.WeakKeyDictionary()
 
-    def follow(
-        self, response: requests.Response, token: Mapping[str, Any] | None, entries: int
-    ) -> Mapping[str, Any] | None:
-        """`token` (the next page's paging parameter, None at the end) once it is known not to loop.
+    def follow(self, response: requests.Response, handover: Callable[[], tuple[Token, int]]) -> Token:
+        """The token of the page after `response` (None at the end), once it is known not to loop.
 
-        Once per response: the answer is kept on it, so that a stream may check a page while it
-        parses it and the CDK ask again for the next page.
+        `handover()` says what the page hands over: its token, and how many entries it holds. It is
+        asked once per response, and the answer kept, so that a stream may check a page while it
+        parses it and the CDK ask again for the next page (`next_page_token`): the second time
+        gets the same answer, whatever the stream decided the first.
         """
-        if hasattr(response, "chartmogul_next_page"):
-            return response.chartmogul_next_page
+        with self._lock:
+            if response in self._answers:
+                return self._answers[response]
+        token, entries = handover()
         split = urlsplit(str(response.request.url))
         query = parse_qsl(split.query, keep_blank_values=True)
         sent = {(name, value) for name, value in query if name in PAGING_PARAMS}
@@ -125,7 +132,7 @@ class PageChains:
             chain.empty_in_a_row = chain.empty_in_a_row + 1 if entries == 0 else 0
             if token is None:
                 del self._chains[name]
-                response.chartmogul_next_page = None  # type: ignore[attr-defined]
+                self._answers[response] = None
                 return None
             handed = {(param, str(value)) for param, value in token.items()}
             repeated = sorted(handed & chain.handed)
@@ -133,7 +140,7 @@ class PageChains:
                 del self._chains[name]
             else:
                 chain.handed |= handed
-                response.chartmogul_next_page = token  # type: ignore[attr-defined]
+                self._answers[response] = token
                 return token
         if repeated:
             param, value = repeated[0]
@@ -414,9 +421,13 @@ class CursorStream(ChartmogulStream, ABC):
         self.prefetch_next(kwargs.get("stream_slice"), kwargs.get("stream_state"), token)
         return records
 
-    def next_page_token(self, response: requests.Response) -> Mapping[str, Any] | None:
+    def next_page_token(self, response: requests.Response) -> Token:
+        return self.page_chains.follow(response, lambda: self.handover(response))
+
+    def handover(self, response: requests.Response) -> tuple[Token, int]:
+        """The page's token and how many entries it holds."""
         if response.status_code != 200:
-            return self.page_chains.follow(response, None, 0)
+            return None, 0
         body = json_body(response)
         token = None
         if body.get("has_more"):
@@ -424,7 +435,7 @@ class CursorStream(ChartmogulStream, ABC):
                 raise unexpected_answer(response, "has_more true but no cursor to ask for the next page")
             token = {"cursor": body["cursor"]}
         # An empty page that says there is more is followed: only its cursor tells where the rest is.
-        return self.page_chains.follow(response, token, len(body.get(self.envelope) or ()))
+        return token, len(body.get(self.envelope) or ())
 
 
 class MetricsStream(ChartmogulStream, ABC):

@@ -1,4 +1,4 @@
-"""Every use of the CDK's private members, in one place.
+"""Every use of the CDK's private members, and every copy of its code, in one place.
 
 The connector leans on a few names the CDK does not promise to keep (airbyte-cdk 7.39.1):
 
@@ -8,24 +8,47 @@ The connector leans on a few names the CDK does not promise to keep (airbyte-cdk
   through which `HttpStream.read_records` gets every page, in both of its paging loops
   (`_read_pages`, and `_read_single_page` for resumable full refresh). `PageHook` routes it to
   a public method, so that a stream can answer with a page it prefetched (base.py).
+* `AirbyteEntrypoint._memory_monitor`: the container memory check the CDK's `read` makes after
+  each message, which run.Entrypoint makes after each batch (`check_memory`).
+* `AirbyteEntrypoint._emit_queued_messages(source)`: what the source queued to be printed (its
+  message repository), which run.Entrypoint prints around a read (`queued_messages`).
 
-Should a CDK upgrade move any of them, `problems()` says what moved, in plain words; the unit
-test `unit_tests/test_cdk.py` fails with that message.
+run.py also copies code of `airbyte_cdk.entrypoint`, changed where it says: `AirbyteEntrypoint.run`'s
+read branch, `AirbyteEntrypoint.read`'s loop and `launch`. `COPIED` holds a fingerprint of each
+as it was copied.
+
+Should a CDK upgrade move or change any of them, `problems()` says what, in plain words; the
+unit test `unit_tests/test_cdk.py` fails with that message.
 """
 
+import hashlib
 import inspect
+import sys
 from abc import ABC
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import requests
-from airbyte_cdk.models import SyncMode
+from airbyte_cdk import entrypoint as cdk_entrypoint
+from airbyte_cdk.entrypoint import AirbyteEntrypoint
+from airbyte_cdk.models import AirbyteLogMessage, AirbyteMessage, Level, SyncMode, Type
+from airbyte_cdk.sources import AbstractSource
+from airbyte_cdk.sources.message import InMemoryMessageRepository
 from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.sources.types import StreamSlice
 
 FETCH_PARAMETERS = ["self", "stream_slice", "stream_state", "next_page_token"]
 
 Page = tuple[requests.PreparedRequest, requests.Response]
+
+# What run.py copies of airbyte_cdk.entrypoint: (its name there, the first 16 hex digits of the
+# sha256 of its source as copied, what copies it). The source is the file's text, so a change
+# to a comment counts too: a re-check then finds nothing to do, and the new fingerprint is noted.
+COPIED = [
+    ("AirbyteEntrypoint.run", "b5d0edc048e7e051", "run.Entrypoint.run, which copies its read branch"),
+    ("AirbyteEntrypoint.read", "e920fe25bc05bae8", "run.Entrypoint._read, which copies its loop"),
+    ("launch", "4f79b8e906191920", "run.launch, which copies it"),
+]
 
 
 def session(stream: HttpStream) -> requests.Session:
@@ -41,6 +64,16 @@ def fetch_now(
 ) -> Page:
     """The page the CDK itself would send for, sent now (whatever `PageHook.fetch_page` does)."""
     return HttpStream._fetch_next_page(stream, stream_slice, stream_state, next_page_token)
+
+
+def check_memory(entrypoint: AirbyteEntrypoint) -> None:
+    """The CDK's memory check: raises a traced system_error when the container nears its limit."""
+    entrypoint._memory_monitor.check_memory_usage()
+
+
+def queued_messages(entrypoint: AirbyteEntrypoint) -> Iterable[AirbyteMessage]:
+    """What the entrypoint's source queued to be printed (logs, traces), taken off its queue."""
+    return entrypoint._emit_queued_messages(entrypoint.source)
 
 
 class PageHook(HttpStream, ABC):
@@ -99,8 +132,34 @@ class _ProbeAllPages(_Probe):
     cursor_field = "url"
 
 
+class _ProbeSource(AbstractSource):
+    """A source of no stream whose message repository the probe fills."""
+
+    def __init__(self) -> None:
+        self.queue = InMemoryMessageRepository()
+
+    @property
+    def message_repository(self) -> InMemoryMessageRepository:
+        return self.queue
+
+    def check_connection(self, logger, config) -> tuple[bool, Any]:
+        return True, None
+
+    def streams(self, config) -> list:
+        return []
+
+
+def fingerprint(code: Any) -> str:
+    """What COPIED records of a function: the first 16 hex digits of the sha256 of its source."""
+    return hashlib.sha256(inspect.getsource(code).encode()).hexdigest()[:16]
+
+
 def problems() -> list[str]:
     """What moved in the CDK that this module relies on; empty when nothing did."""
+    return _stream_problems() + _entrypoint_problems() + _copy_problems()
+
+
+def _stream_problems() -> list[str]:
     found = []
     fetch = getattr(HttpStream, "_fetch_next_page", None)
     if fetch is None:
@@ -140,5 +199,57 @@ def problems() -> list[str]:
                 f"HttpStream.read_records, {name}, no longer fetches each page through "
                 f"_fetch_next_page (asked {stream.asked}, expected [None, {{'page': 2}}]): a "
                 "prefetched page would be requested twice."
+            )
+    return found
+
+
+def _entrypoint_problems() -> list[str]:
+    found = []
+    source = _ProbeSource()
+    excepthook = sys.excepthook
+    try:
+        entrypoint = AirbyteEntrypoint(source)
+    except Exception as error:
+        return [f"An AirbyteEntrypoint can no longer be built as run.launch builds one: {error!r}"]
+    finally:
+        sys.excepthook = excepthook  # the CDK's constructor puts its own in
+    check = getattr(getattr(entrypoint, "_memory_monitor", None), "check_memory_usage", None)
+    if not callable(check) or any(
+        parameter.default is inspect.Parameter.empty for parameter in inspect.signature(check).parameters.values()
+    ):
+        found.append(
+            "AirbyteEntrypoint._memory_monitor.check_memory_usage() is gone or wants arguments: "
+            "run.Entrypoint can no longer make the CDK's memory check (cdk.check_memory)."
+        )
+    message = AirbyteMessage(type=Type.LOG, log=AirbyteLogMessage(level=Level.INFO, message="cdk probe"))
+    source.queue.emit_message(message)
+    try:
+        queued: Any = list(queued_messages(entrypoint))
+    except Exception as error:
+        queued = error
+    if queued != [message]:
+        found.append(
+            f"AirbyteEntrypoint._emit_queued_messages(source) no longer hands out what the source "
+            f"queued (it gave {queued!r}): run.Entrypoint would not print the source's queued logs "
+            "and traces (cdk.queued_messages)."
+        )
+    return found
+
+
+def _copy_problems() -> list[str]:
+    found = []
+    for name, recorded, copy in COPIED:
+        code: Any = cdk_entrypoint
+        try:
+            for part in name.split("."):
+                code = getattr(code, part)
+            now = fingerprint(code)
+        except (AttributeError, OSError, TypeError):
+            found.append(f"{name} is gone from airbyte_cdk.entrypoint: re-check {copy}.")
+            continue
+        if now != recorded:
+            found.append(
+                f"{name} changed: re-check {copy}. Once run.py does what it does now, record its "
+                f"new fingerprint in cdk.COPIED: {now}."
             )
     return found

@@ -15,7 +15,7 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.error_handlers import ErrorHandler, ErrorResolution, ResponseAction
 
 from .config import API_KEYS_HELP, Segment
-from .transport import AnswerTooLarge, RetriesExhausted, describe_request, quote
+from .transport import Answer, AnswerTooLarge, RetriesExhausted, describe_request, quote
 
 SUCCESS = ErrorResolution(response_action=ResponseAction.SUCCESS)
 
@@ -93,7 +93,7 @@ def _resolve_response(response: requests.Response) -> ErrorResolution:
             "or the account's trial has expired; use a key of an active account.",
         )
     if status == 429 or status >= 500:
-        attempts = getattr(response, "chartmogul_attempts", 1)
+        attempts = response.attempts if isinstance(response, Answer) else 1
         return _fail(
             FailureType.transient_error,
             f"ChartMogul kept answering HTTP {status} ({said}) to {where}, {attempts} attempts in a row. "

@@ -40,6 +40,7 @@ from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 from airbyte_cdk.utils.constants import ENV_REQUEST_CACHE_PATH
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from . import cdk
 from .config import parse_config
 from .source import SourceChartmogul
 from .sync import Records, error_trace
@@ -257,7 +258,8 @@ class Entrypoint(AirbyteEntrypoint):
         if parsed_args.command != "read":
             yield from super().run(parsed_args)
             return
-        # What AirbyteEntrypoint.run does for `read`, but for how records are written.
+        # What AirbyteEntrypoint.run does for `read`, but for how records are written (a copy:
+        # cdk.problems() says when the CDK's changes).
         if getattr(parsed_args, "debug", False) or is_platform_debug_log_enabled():
             self.logger.setLevel(logging.DEBUG)
             logging.getLogger("airbyte").setLevel(logging.DEBUG)  # the CDK's own logger: request logs
@@ -299,10 +301,10 @@ class Entrypoint(AirbyteEntrypoint):
                 yield from record_lines(item)
             else:
                 yield self.airbyte_message_to_string(self.handle_record_counts(item, counts))
-            self._memory_monitor.check_memory_usage()
+            cdk.check_memory(self)
 
     def _queued(self) -> Iterator[str]:
-        return map(self.airbyte_message_to_string, self._emit_queued_messages(self.source))
+        return map(self.airbyte_message_to_string, cdk.queued_messages(self))
 
 
 def launch(args: list[str], output: Output) -> None:

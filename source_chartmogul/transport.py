@@ -39,6 +39,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any, cast
 
 import orjson
 import requests
@@ -221,12 +222,36 @@ def describe_request(request: requests.PreparedRequest) -> str:
     return quote(f"{request.method} {request.path_url}")
 
 
-def json_body(response: requests.Response):
-    """The parsed body: parsed once, by the adapter that checked it."""
-    body = getattr(response, "chartmogul_json", None)
-    if body is None:
-        body = orjson.loads(response.content)
-    return body
+class Answer(requests.Response):
+    """A response as the adapter returns it, with what the adapter learned getting it.
+
+    * `body`: a 2xx answer's JSON object, parsed once and checked against the bounds (`json_body`
+      hands it on); None for any other answer.
+    * `attempts`: how many attempts it took (errors.py says so when the retries ran out).
+
+    Every response the adapter returns is one, made in one place (`Answer.of`, in `_attempt`)
+    whatever answered below the adapter (a socket, or a test's requests-mock); a response from
+    anywhere else is a plain `requests.Response`.
+    """
+
+    body: dict[str, Any] | None
+    attempts: int
+
+    @classmethod
+    def of(cls, response: requests.Response, attempts: int) -> "Answer":
+        """`response` itself, re-classed rather than copied: Answer adds fields, no behaviour."""
+        response.__class__ = cls
+        answer = cast(Answer, response)
+        answer.body = None
+        answer.attempts = attempts
+        return answer
+
+
+def json_body(response: requests.Response) -> Any:
+    """The parsed body: parsed once, by the adapter that checked it (`Answer.body`)."""
+    if isinstance(response, Answer) and response.body is not None:
+        return response.body
+    return orjson.loads(response.content)
 
 
 class _Deadline(threading.local):
@@ -332,7 +357,7 @@ class ChartmogulAdapter(HTTPAdapter):
         previous: tuple[requests.Response | None, str] | None = None
         while True:
             attempt += 1
-            response, problem = self._attempt(request, timeout, verify, cert, proxies, deadline)
+            response, problem = self._attempt(request, timeout, verify, cert, proxies, deadline, attempt)
             if problem is None:
                 return response
             out_of_time = problem.startswith(OUT_OF_TIME)
@@ -347,7 +372,6 @@ class ChartmogulAdapter(HTTPAdapter):
                 times = "once" if attempt == 1 else f"{attempt} times"
                 what = f"{describe_request(request)} failed {times}, last with {problem}"
                 if response is not None and response.status_code in RETRY_STATUSES:
-                    response.chartmogul_attempts = attempt
                     return response  # errors.py turns the status into the final message
                 raise RetriesExhausted(what, request=request, response=response)
             logger.warning(
@@ -358,7 +382,9 @@ class ChartmogulAdapter(HTTPAdapter):
                 self._pacer.hold(delay)
             time.sleep(delay)
 
-    def _attempt(self, request, timeout, verify, cert, proxies, deadline: float):
+    def _attempt(
+        self, request, timeout, verify, cert, proxies, deadline: float, attempt: int
+    ) -> tuple[Answer | None, str | None]:
         policy = self._policy
         try:
             with self._pacer.slot(urgent=_urgency.active):
@@ -386,23 +412,24 @@ class ChartmogulAdapter(HTTPAdapter):
             if end < began + policy.max_attempt_time:
                 return None, f"no complete answer before the {policy.max_total:g} s for all attempts ran out"
             return None, f"no complete answer within {policy.max_attempt_time:g} s"
-        if response.status_code in RETRY_STATUSES:
-            return response, f"HTTP {response.status_code}"
-        if response.ok:
+        answer = Answer.of(response, attempt)
+        if answer.status_code in RETRY_STATUSES:
+            return answer, f"HTTP {answer.status_code}"
+        if answer.ok:
             try:
                 body = orjson.loads(content)
             except orjson.JSONDecodeError:
                 body = None
             if not isinstance(body, dict):
-                return response, f"HTTP {response.status_code} with a body that is not a JSON object"
+                return answer, f"HTTP {answer.status_code} with a body that is not a JSON object"
             for key, value in body.items():
                 if isinstance(value, list) and len(value) > MAX_ENTRIES:
                     raise AnswerTooLarge(
                         f"holds {len(value):,} entries in '{quote(key, 40)}', more than the {MAX_ENTRIES:,} allowed",
                         request,
                     )
-            response.chartmogul_json = body  # type: ignore[attr-defined]  # json_body reads it
-        return response, None
+            answer.body = body
+        return answer, None
 
 
 def _capped(timeout, seconds: float):

@@ -11,6 +11,7 @@ from airbyte_cdk.test.state_builder import StateBuilder
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_chartmogul import activities as a
+from source_chartmogul import cdk
 from source_chartmogul.activities import WINDOWS, Activities, read_state
 from source_chartmogul.base import MAX_EMPTY_PAGES
 from source_chartmogul.source import SourceChartmogul
@@ -640,6 +641,22 @@ def test_a_window_of_more_than_a_page_splits_and_every_activity_arrives_once(api
     starts = [start for start, _ in windows_asked(api)]
     assert len(starts) == len(set(starts))
     assert s.state == {"date": NOW.isoformat()}
+
+
+def test_a_window_split_at_its_first_page_asks_for_no_next_page_when_the_cdk_asks_again(api):
+    """The split is decided as the page is parsed; the CDK's later ask for the next page gets the
+    answer given then (PageChains), not one worked out again without knowing of the split."""
+    served = [activity(i, START + timedelta(hours=i)) for i in range(3)]
+    del served[-1]["uuid"]  # no cursor either: a next page could not be asked for
+    api.get(URL, json={"entries": served, "has_more": True, "cursor": None})
+    s = stream()
+    window = {"start": START, "end": START + timedelta(days=10), "first_page": True}
+    response = cdk.session(s).get(URL + "?per_page=200")
+
+    s.parse_response(response, stream_slice=window)
+
+    assert "split_at" in window
+    assert s.next_page_token(response) is None
 
 
 @pytest.mark.parametrize("date", [None, "yesterday", 20240101], ids=["missing", "garbage", "not_a_string"])

@@ -1,10 +1,13 @@
-"""cdk.py: what the connector takes from the CDK's private members is still there.
+"""cdk.py: what the connector takes from the CDK's private members is still there, and the CDK
+code run.py copies is as it was copied.
 
-When a CDK upgrade moves one of them, the first test fails with a message naming what moved
-(cdk.problems()); the others check that the message does name it.
+When a CDK upgrade moves or changes one of them, the first test fails with a message naming
+what (cdk.problems()); the others check that the message does name it.
 """
 
 import requests
+from airbyte_cdk import entrypoint as cdk_entrypoint
+from airbyte_cdk.entrypoint import AirbyteEntrypoint
 from airbyte_cdk.sources.streams.http import HttpStream
 
 from source_chartmogul import cdk
@@ -58,3 +61,47 @@ def test_a_session_that_moved_is_named(monkeypatch):
     monkeypatch.setattr(HttpStream, "__init__", init)
 
     assert any("HttpStream._http_client._session" in p for p in cdk.problems())
+
+
+def test_a_memory_monitor_that_moved_is_named(monkeypatch):
+    real_init = AirbyteEntrypoint.__init__
+
+    def init(self, source):
+        real_init(self, source)
+        del self._memory_monitor
+
+    monkeypatch.setattr(AirbyteEntrypoint, "__init__", init)
+
+    assert cdk.problems() == [
+        "AirbyteEntrypoint._memory_monitor.check_memory_usage() is gone or wants arguments: "
+        "run.Entrypoint can no longer make the CDK's memory check (cdk.check_memory)."
+    ]
+
+
+def test_queued_messages_that_moved_are_named(monkeypatch):
+    monkeypatch.delattr(AirbyteEntrypoint, "_emit_queued_messages")
+
+    problems = cdk.problems()
+    assert len(problems) == 1
+    assert problems[0].startswith("AirbyteEntrypoint._emit_queued_messages(source) no longer hands out")
+    assert "AttributeError" in problems[0]
+
+
+def test_a_changed_entrypoint_run_is_named_with_what_copies_it(monkeypatch):
+    def run(self, parsed_args):  # a CDK whose read branch does something else
+        yield from ()
+
+    monkeypatch.setattr(AirbyteEntrypoint, "run", run)
+
+    problems = cdk.problems()
+    assert len(problems) == 1
+    assert problems[0].startswith(
+        "AirbyteEntrypoint.run changed: re-check run.Entrypoint.run, which copies its read branch."
+    )
+    assert cdk.fingerprint(run) in problems[0]  # what to record once run.py follows
+
+
+def test_a_launch_that_is_gone_is_named(monkeypatch):
+    monkeypatch.delattr(cdk_entrypoint, "launch")
+
+    assert cdk.problems() == ["launch is gone from airbyte_cdk.entrypoint: re-check run.launch, which copies it."]
