@@ -106,15 +106,19 @@ class Pacer:
     rate * window + 1 requests: however threads are scheduled, no second sends more.
 
     An urgent request (`urgent()`: the next page of a list that only one chain can read, such as
-    customers) takes no place in the even spacing, only in the window: it does not queue behind
-    the spaced requests of the chains that read in parallel (activities windows, one customer's
-    subscriptions), so the one chain that bounds a sync goes at the pace of its round trips.
+    customers) goes at once, without queueing behind the spaced requests of the chains that read
+    in parallel (activities windows, one customer's subscriptions), so the one chain that bounds
+    a sync goes at the pace of its round trips. It borrows its place: the next spaced request
+    whose turn comes gives its turn up and queues again. So the spacing still holds on average
+    and no burst builds up against the window (ChartMogul's window is its own, and a client's
+    request times drift on the way there).
     """
 
     def __init__(self, rate: float, max_parallel: int = MAX_PARALLEL_REQUESTS, window: float = 1.0):
         self.max_parallel = max_parallel
         self._interval = 1.0 / rate
         self._next_start = 0.0
+        self._borrowed = 0  # turns urgent requests took, which spaced ones give back
         self._window = window
         self._window_cap = int(rate * window) + 1
         self._sent: deque[float] = deque()
@@ -124,15 +128,26 @@ class Pacer:
     @contextmanager
     def slot(self, urgent: bool = False) -> Iterator[None]:
         with self._slots:
-            if not urgent:
+            if urgent:
                 with self._lock:
-                    now = time.monotonic()
-                    start = max(now, self._next_start)
-                    self._next_start = start + self._interval
-                if start > now:
-                    time.sleep(start - now)
+                    self._borrowed += 1
+            else:
+                self._wait_for_turn()
             self._enter_window()
             yield
+
+    def _wait_for_turn(self) -> None:
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                start = max(now, self._next_start)
+                self._next_start = start + self._interval
+            if start > now:
+                time.sleep(start - now)
+            with self._lock:
+                if not self._borrowed:
+                    return
+                self._borrowed -= 1  # an urgent request went in this turn's place
 
     def _enter_window(self) -> None:
         while True:

@@ -157,6 +157,38 @@ def test_an_urgent_request_still_keeps_to_the_window():
         assert time.monotonic() - begin >= 0.49  # the window is full: it waits, urgent or not
 
 
+def test_urgent_requests_borrow_their_turns_so_the_pace_holds_on_average():
+    rate = 50.0  # a turn every 20 ms
+    pacer = Pacer(rate=rate, max_parallel=8)
+    sent: list[float] = []
+    lock = threading.Lock()
+
+    def spaced() -> None:
+        for _ in range(10):
+            with pacer.slot():
+                with lock:
+                    sent.append(time.monotonic())
+
+    def urgent() -> None:
+        for _ in range(10):
+            with pacer.slot(urgent=True):
+                with lock:
+                    sent.append(time.monotonic())
+            time.sleep(0.01)
+
+    threads = [threading.Thread(target=spaced) for _ in range(3)] + [threading.Thread(target=urgent)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    sent.sort()
+    assert len(sent) == 40
+    # 40 requests at 50/s take at least 39 turns: without giving borrowed turns back, the 30
+    # spaced ones would be done in 29 turns with the 10 urgent ones on top.
+    assert sent[-1] - sent[0] >= (40 - 2) / rate
+
+
 def test_requests_sent_inside_urgent_are_urgent_for_the_pacer(api):
     api.get(URL, json=PONG)
     pacer = Pacer(rate=100000.0)
