@@ -45,6 +45,10 @@ PAGING_PARAMS = frozenset({"cursor", "start-after"})
 # A real list has no reason to serve empty pages that say there is more: a few in a row may be
 # records filtered out on ChartMogul's side, ten in a row is a list that never ends.
 MAX_EMPTY_PAGES = 10
+# A chain that hands out fresh cursors and records for ever is no list either. 100,000 pages of
+# 200 are 20 million records, far beyond any account's one list; it also caps each chain's memory
+# of the cursors it was handed.
+MAX_PAGES_PER_CHAIN = 100_000
 # Threads that send prefetched pages, shared by every stream: one per chain with a request
 # out, which is at most a few dozen (streams read at once x their parallel chains); the cap is
 # only a guard. Beyond it a prefetch waits for a thread, and is taken back if its page is wanted
@@ -89,8 +93,8 @@ class PageChains:
     starts at a request without one (or, resuming from a saved cursor, at the first request seen).
     A page that hands back a cursor the chain was already given (the same one again, a cycle
     A -> B -> A, or the start-after of an earlier page, as a server that ignores start-after
-    does), or MAX_EMPTY_PAGES empty pages in a row that still say there is more, end the stream
-    with an error. The streams check each page as they parse it, before its records go out, so
+    does), MAX_EMPTY_PAGES empty pages in a row that still say there is more, or a chain longer
+    than MAX_PAGES_PER_CHAIN pages, end the stream with an error. The streams check each page as they parse it, before its records go out, so
     that the records of a page that repeats an earlier one are never emitted.
 
     One object per stream, shared by the threads that read its chains at once (fan-out parents,
@@ -136,7 +140,8 @@ class PageChains:
                 return None
             handed = {(param, str(value)) for param, value in token.items()}
             repeated = sorted(handed & chain.handed)
-            if repeated or chain.empty_in_a_row >= MAX_EMPTY_PAGES:
+            too_long = chain.pages >= MAX_PAGES_PER_CHAIN
+            if repeated or too_long or chain.empty_in_a_row >= MAX_EMPTY_PAGES:
                 del self._chains[name]
             else:
                 chain.handed |= handed
@@ -148,6 +153,12 @@ class PageChains:
                 response,
                 f"has_more true and {param} '{value}', which this chain of pages was already given "
                 f"(a loop, seen on its page {chain.pages})",
+            )
+        if too_long:
+            raise paging_fault(
+                response,
+                f"has_more true on page {chain.pages} of one list, the most this connector follows "
+                f"({MAX_PAGES_PER_CHAIN:,} pages; a list that never ends)",
             )
         raise paging_fault(
             response,

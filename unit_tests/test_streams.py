@@ -13,6 +13,7 @@ from airbyte_cdk.test.models.scenario import ExpectedOutcome
 from airbyte_cdk.test.state_builder import StateBuilder
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from source_chartmogul import base
 from source_chartmogul import streams as s
 from source_chartmogul.base import MAX_EMPTY_PAGES
 from source_chartmogul.source import SourceChartmogul
@@ -570,6 +571,18 @@ def test_endless_empty_pages_with_fresh_cursors_fail_the_stream_at_the_bound(api
     assert len(sent) == 1 + MAX_EMPTY_PAGES
     assert f"GET /v1/customers?per_page=200&cursor=e-{MAX_EMPTY_PAGES}" in error.message
     assert f"{MAX_EMPTY_PAGES} empty pages in a row" in error.message
+
+
+def test_a_list_of_fresh_cursors_and_records_without_end_fails_at_the_page_bound(api, monkeypatch):
+    monkeypatch.setattr(base, "MAX_PAGES_PER_CHAIN", 3)
+    sent = serve_chain(api, "/v1/customers", lambda cursor: (P[len(sent) % 3], f"c-{len(sent)}", True))
+
+    records, error = records_until_failure(s.Customers(settings()))
+
+    assert len(sent) == 3
+    assert records == P[1] + P[2]  # pages 1 and 2; the third, which says there is still more, is not emitted
+    assert "GET /v1/customers?per_page=200&cursor=c-2" in error.message
+    assert "page 3 of one list" in error.message and "3 pages" in error.message
 
 
 def test_empty_pages_below_the_bound_are_followed_and_the_count_restarts_after_records(api):
