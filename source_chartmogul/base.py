@@ -204,6 +204,11 @@ class _Senders:
         # else every sender is busy: the job waits its turn, and is taken back if its page is
         # wanted before (Prefetch.take), no later than without prefetching.
 
+    def busy(self) -> int:
+        """How many requests are being sent or wait for a sender."""
+        with self._lock:
+            return self._threads - self._idle
+
     def _work(self) -> None:
         while True:
             future, send, picked_up, reserved = self._jobs.get()
@@ -535,6 +540,7 @@ class FanOutStream(CursorStream, ABC):
     parent_key_name: str
     parent_key = "uuid"
     _parent: CursorStream | None = None
+    _readers: parallel.Readers
 
     def parent_stream(self) -> CursorStream:
         raise NotImplementedError
@@ -547,6 +553,7 @@ class FanOutStream(CursorStream, ABC):
         # its memory of the cursors it was handed.
         if self._parent is None:
             self._parent = self.parent_stream()
+            self._readers = parallel.Readers(PARTITION_WORKERS)  # learnt on the first pages, kept
         parent = self._parent
         # The slice is this stream's state: the parent's page cursor, or nothing at the start.
         page = StreamSlice(partition={}, cursor_slice=dict(stream_slice or {}))
@@ -556,7 +563,7 @@ class FanOutStream(CursorStream, ABC):
         # A parent listed twice is read once: its records would come out twice, and its two
         # chains, read at once, would look like one chain handed every cursor twice.
         keys = list(dict.fromkeys(p[self.parent_key] for p in parents))
-        yield from parallel.ordered(keys, read_one, PARTITION_WORKERS)
+        yield from parallel.ordered(keys, read_one, PARTITION_WORKERS, self._readers)
         self._state = parent.state  # the next page's cursor, or that the parents are done
 
     def prefetches(self) -> list[Prefetch]:

@@ -22,6 +22,7 @@ import requests_mock
 from airbyte_cdk.models import AirbyteMessageSerializer, ConfiguredAirbyteCatalogSerializer, SyncMode
 from requests.adapters import HTTPAdapter
 
+from source_chartmogul import base as base_module
 from source_chartmogul import source as source_module
 from source_chartmogul import transport
 from source_chartmogul.config import parse_config
@@ -113,7 +114,17 @@ def api(monkeypatch):
         return mocker._adapter.send(request, **kwargs)
 
     monkeypatch.setattr(HTTPAdapter, "send", send)
-    return mocker
+    yield mocker
+    # A read that failed or was left early may leave readers and prefetches behind, each still
+    # in its request: let them finish, or their requests would land in the next test's mock.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (
+        base_module._senders.busy() or any(thread.name in LINGERING for thread in threading.enumerate())
+    ):
+        time.sleep(0.01)
+
+
+LINGERING = ("partition",)  # the threads of parallel.ordered; sync.read's streams end with their read
 
 
 @pytest.fixture

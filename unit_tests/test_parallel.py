@@ -6,15 +6,20 @@ import time
 
 import pytest
 
-from source_chartmogul.parallel import AHEAD_BATCHES, BATCH, HEAD_BATCHES, LOOKAHEAD, ordered
+from source_chartmogul.parallel import AHEAD_BATCHES, BATCH, HEAD_BATCHES, LOOKAHEAD, WAITED_SECONDS, Readers, ordered
 from unit_tests.conftest import Gauge
+
+
+def readers() -> int:
+    """Partition readers alive, whichever test started them."""
+    return sum(thread.name == "partition" for thread in threading.enumerate())
 
 
 def wait_for_threads(baseline: int, timeout: float = 10.0) -> int:
     deadline = time.monotonic() + timeout
-    while threading.active_count() > baseline and time.monotonic() < deadline:
+    while readers() > baseline and time.monotonic() < deadline:
         time.sleep(0.02)
-    return threading.active_count()
+    return readers()
 
 
 def records_for(partition: int) -> list:
@@ -65,6 +70,37 @@ def test_partitions_are_read_at_once_up_to_the_number_of_workers():
     assert gauge.highest == 4
 
 
+def test_one_reader_while_the_consumer_never_waits_for_long():
+    gauge = Gauge()
+
+    def read(partition):
+        with gauge.inside(until=1, linger=0.001):  # far quicker than WAITED_SECONDS
+            yield from [(partition, i) for i in range(BATCH + 1)]
+
+    readers = Readers(8)
+    result = list(ordered(range(40), read, workers=8, readers=readers))
+
+    assert result == [(p, i) for p in range(40) for i in range(BATCH + 1)]
+    assert gauge.highest == 1 and readers.now == 1
+
+
+def test_readers_double_each_time_the_consumer_waits_up_to_the_workers_and_the_next_call_keeps_them():
+    gauge = Gauge()
+
+    def read(partition):
+        with gauge.inside(until=1, linger=0):
+            time.sleep(2 * WAITED_SECONDS)  # a round trip to a slow API
+        yield partition
+
+    readers = Readers(6)
+    assert list(ordered(range(3), read, workers=6, readers=readers)) == [0, 1, 2]
+    learnt = readers.now
+    assert 2 <= learnt <= 6 and gauge.highest <= learnt
+
+    assert list(ordered(range(30), read, workers=6, readers=readers)) == list(range(30))
+    assert readers.now == 6 and gauge.highest == 6
+
+
 def test_partitions_are_taken_from_the_iterable_lazily():
     taken = []
 
@@ -80,7 +116,7 @@ def test_partitions_are_taken_from_the_iterable_lazily():
 
 
 def test_an_error_in_a_partition_reaches_the_consumer_after_the_partitions_before_it():
-    baseline = threading.active_count()
+    baseline = wait_for_threads(0)
 
     def read(partition):
         if partition == 5:
@@ -110,7 +146,7 @@ def test_an_error_in_the_first_partition_is_raised_even_if_later_ones_are_fine()
 
 
 def test_closing_the_consumer_early_stops_every_worker():
-    baseline = threading.active_count()
+    baseline = wait_for_threads(0)
     produced = {}
     lock = threading.Lock()
 
@@ -125,7 +161,7 @@ def test_closing_the_consumer_early_stops_every_worker():
     consumer = ordered(range(50), endless, workers=4)
     first = [next(consumer) for _ in range(10)]
     assert first == [(0, i) for i in range(10)]
-    assert threading.active_count() > baseline  # workers are running
+    assert readers() > baseline  # workers are running
 
     consumer.close()
 
@@ -140,7 +176,7 @@ def test_closing_the_consumer_early_stops_every_worker():
 
 
 def test_stopping_after_an_error_in_the_consumer_stops_every_worker():
-    baseline = threading.active_count()
+    baseline = wait_for_threads(0)
 
     def endless(partition):
         while True:
