@@ -271,3 +271,20 @@ def test_the_sandbox_on_a_busy_port_says_so_in_one_line():
         f"python -m sandbox: cannot listen on 127.0.0.1:{port}: something listens there already "
         "(another sandbox?): stop it, or give another --port (0 picks a free port)."
     ]
+
+
+def test_check_and_read_both_go_through_the_proxy_of_the_environment(sandbox, dataset, monkeypatch):
+    # The sandbox as a forward proxy (it answers absolute-URI requests), and a host that does not
+    # resolve: a request that skips the proxy fails.
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", sandbox.url)
+    base_url = "http://chartmogul.invalid"
+
+    check = run_connector("check", base_url, config())
+    read = run_connector("read", base_url, config(), catalog(["customers", "activities"]), timeout=120)
+
+    assert check.connection_status()["status"] == "SUCCEEDED", check.stdout
+    assert read.exit_code == 0, read.stderr
+    for stream in ("customers", "activities"):
+        assert_same_records(read.records(stream), expected_records(dataset, stream, config()), stream)

@@ -40,6 +40,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import orjson
 import requests
@@ -489,4 +490,35 @@ def connect(
     the key as HTTP basic auth user name with an empty password."""
     mount(session, pacer_for(api_key, requests_per_second), policy)
     session.auth = HTTPBasicAuth(api_key, "")
+    read_environment_once(session)
     return session
+
+
+def read_environment_once(session: requests.Session) -> None:
+    """The proxy and CA bundle variables (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE...) as
+    requests reads them for `session.get`, read once per host instead of at every request.
+
+    * Once: requests walks the whole environment twice per request, about a tenth of what a page
+      costs the connector (docs/architecture.md). A sync does not change its own environment.
+    * As for `session.get`: the CDK asks with no proxies at all (None), for which requests leaves
+      the environment's proxies out, so the streams would ignore HTTPS_PROXY while the connection
+      check honoured it.
+
+    Proxies given with a request are merged as requests does, uncached.
+    """
+    merge = session.merge_environment_settings
+    merged: dict[tuple, dict] = {}
+    lock = threading.Lock()
+
+    def merge_once(url, proxies, stream, verify, cert):
+        if proxies:
+            return merge(url, proxies, stream, verify, cert)
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc, stream, verify, cert)
+        with lock:
+            settings = merged.get(key)
+            if settings is None:
+                settings = merged[key] = merge(url, {}, stream, verify, cert)
+        return {**settings, "proxies": dict(settings["proxies"])}  # the caller may change its copy
+
+    session.merge_environment_settings = merge_once  # type: ignore[method-assign]

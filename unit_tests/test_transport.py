@@ -847,3 +847,26 @@ def test_the_user_guide_states_the_bounds_in_force():
         f"quoted up to {transport.QUOTE_CHARS} characters",
     ]:
         assert phrase in guide, phrase
+
+
+def test_the_environment_is_read_once_per_host_and_its_proxies_apply_to_requests_without_any(monkeypatch):
+    for name in ("NO_PROXY", "no_proxy", "https_proxy", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    session = transport.connect(requests.Session(), "key-of-twenty-chars-0", 40)
+
+    # The CDK asks with proxies=None, for which plain requests would leave the environment's out.
+    first = session.merge_environment_settings("https://api.chartmogul.com/v1/customers", None, None, None, None)
+    monkeypatch.setenv("HTTPS_PROXY", "http://other.example:3128")
+    again = session.merge_environment_settings("https://api.chartmogul.com/v1/plans?x=1", None, None, None, None)
+    elsewhere = session.merge_environment_settings("https://other.chartmogul.com/v1/plans", None, None, None, None)
+    given = session.merge_environment_settings(
+        "https://api.chartmogul.com/v1/plans", {"https": "http://given.example:1"}, None, None, None
+    )
+
+    assert first["proxies"]["https"] == "http://proxy.example:3128"
+    assert again == first  # read once for this host
+    assert elsewhere["proxies"]["https"] == "http://other.example:3128"  # another host reads it anew
+    assert given["proxies"]["https"] == "http://given.example:1"
+    again["proxies"]["https"] = "changed by the caller"
+    assert session.merge_environment_settings("https://api.chartmogul.com/", None, None, None, None) == first
