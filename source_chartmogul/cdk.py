@@ -45,7 +45,7 @@ Page = tuple[requests.PreparedRequest, requests.Response]
 # sha256 of its source as copied, what copies it). The source is the file's text, so a change
 # to a comment counts too: a re-check then finds nothing to do, and the new fingerprint is noted.
 COPIED = [
-    ("AirbyteEntrypoint.run", "b5d0edc048e7e051", "run.Entrypoint.run, which copies its read branch"),
+    ("AirbyteEntrypoint.run", "b5d0edc048e7e051", "run.Entrypoint.run_text, which copies its read branch"),
     ("AirbyteEntrypoint.read", "e920fe25bc05bae8", "run.Entrypoint._read, which copies its loop"),
     ("launch", "4f79b8e906191920", "run.launch, which copies it"),
 ]

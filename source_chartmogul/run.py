@@ -4,8 +4,8 @@ The CDK's entrypoint, with these changes:
 
 * our config checks replace the CDK's jsonschema ones (`validate_connection`), and a --config
   file that cannot be read fails `check` with a FAILED status, as any other config mistake;
-* `read` writes records from their batches (`record_lines`) instead of building, counting and
-  serializing one `AirbyteMessage` each, which cost more than reading them from the API;
+* `read` writes records a batch at a time (`record_lines`) instead of building, counting,
+  serializing and writing one `AirbyteMessage` each, which cost more than reading them from the API;
 * everything printed goes through `Output`, which never leaves half a line: on SIGTERM (how
   the platform cancels a sync) or SIGINT the process finishes the line it is writing and
   leaves within seconds; when stdout is closed (`| head -1`) it leaves quietly.
@@ -229,15 +229,15 @@ def _line_end(data: bytes, start: int) -> int:
     return len(data) if newline < 0 else newline + 1
 
 
-def record_lines(records: Records) -> Iterator[str]:
-    """The batch's RECORD messages as the CDK writes them (same keys, same order, no spaces).
+def record_lines(records: Records) -> str:
+    """The batch's RECORD messages as the CDK writes them (same keys, same order, no spaces), one a
+    line, with no newline after the last: written in one piece.
 
     One difference: a field that is null arrives null; the CDK's serializer leaves it out.
     """
     head = b'{"type":"RECORD","record":{"stream":' + orjson.dumps(records.stream) + b',"data":'
     tail = b',"emitted_at":%d}}' % records.emitted_at
-    for data in records.data:
-        yield (head + orjson.dumps(data) + tail).decode()
+    return b"\n".join([head + orjson.dumps(data) + tail for data in records.data]).decode()
 
 
 class Entrypoint(AirbyteEntrypoint):
@@ -252,6 +252,13 @@ class Entrypoint(AirbyteEntrypoint):
         parse_config(split_config(config)[0])
 
     def run(self, parsed_args) -> Generator[str, None, None]:
+        """The CDK's interface (its test wrapper reads through it): one message a string."""
+        for text in self.run_text(parsed_args):
+            yield from text.split("\n")  # a message never holds a raw newline: JSON escapes it
+
+    def run_text(self, parsed_args) -> Generator[str, None, None]:
+        """What the command prints: each string one message or more, a line each, with no newline
+        after the last; the records of a batch come as one string."""
         if parsed_args.command == "check":
             yield from self._check(parsed_args)
             return
@@ -297,8 +304,9 @@ class Entrypoint(AirbyteEntrypoint):
         counts: defaultdict = defaultdict(float)
         for item in self.source.read_batches(self.logger, config, catalog, state):
             if isinstance(item, Records):
-                counts[HashableStreamDescriptor(name=item.stream)] += len(item.data)
-                yield from record_lines(item)
+                if item.data:
+                    counts[HashableStreamDescriptor(name=item.stream)] += len(item.data)
+                    yield record_lines(item)
             else:
                 yield self.airbyte_message_to_string(self.handle_record_counts(item, counts))
             cdk.check_memory(self)
@@ -314,7 +322,7 @@ def launch(args: list[str], output: Output) -> None:
     if not parsed_args.command:
         print("Give a command: spec, check, discover or read (--help says more).", file=sys.stderr)
         raise SystemExit(2)
-    messages = entrypoint.run(parsed_args)
+    messages = entrypoint.run_text(parsed_args)
     try:
         for message in messages:
             output.write(f"{message}\n")

@@ -96,7 +96,7 @@ def test_a_changed_entrypoint_run_is_named_with_what_copies_it(monkeypatch):
     problems = cdk.problems()
     assert len(problems) == 1
     assert problems[0].startswith(
-        "AirbyteEntrypoint.run changed: re-check run.Entrypoint.run, which copies its read branch."
+        "AirbyteEntrypoint.run changed: re-check run.Entrypoint.run_text, which copies its read branch."
     )
     assert cdk.fingerprint(run) in problems[0]  # what to record once run.py follows
 
