@@ -8,6 +8,7 @@ with a figure; this script produces the figure, so that anyone can check it on t
     .venv/bin/python tools/measure.py arenas       # peak memory of a read, 2 vs glibc's malloc arenas
     .venv/bin/python tools/measure.py backoff      # the CDK's extra second on every Retry-After
     .venv/bin/python tools/measure.py cut-body     # a body cut short: the CDK's retries vs ours
+    .venv/bin/python tools/measure.py readers      # partitions read at once: as needed vs all from the start
     .venv/bin/python tools/measure.py all          # each of them, one after the other
 
 Every figure is a median over repeated runs (--repeat), with each run printed: this machine's
@@ -296,6 +297,67 @@ def arenas(args) -> None:
         )
 
 
+# --- readers ------------------------------------------------------------------------------------
+
+# main.py read with every partitioned stream reading `most` partitions at once from the start, as
+# the connector did before parallel.Readers.
+ALL_READERS_AT_ONCE = (
+    "import sys; from source_chartmogul import parallel, run; init = parallel.Readers.__init__; "
+    "parallel.Readers.__init__ = lambda self, most: (init(self, most), setattr(self, 'now', most))[0]; "
+    "sys.argv = ['main.py', *sys.argv[1:]]; run.main()"
+)
+
+
+def timed_read(url: str, prefix: list[str], command: list[str]) -> tuple[float, float, int]:
+    """(wall s, CPU s of user and system, records) of one read; CPU from GNU time."""
+    env = {**os.environ, "CHARTMOGUL_BASE_URL": url, "CHARTMOGUL_REQUESTS_PER_SECOND": UNPACED}
+    with tempfile.NamedTemporaryFile("r") as usage:
+        started = time.perf_counter()
+        done = subprocess.run(
+            ["/usr/bin/time", "-o", usage.name, "-f", "%U %S", sys.executable, *prefix, *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=ROOT,
+        )
+        wall = time.perf_counter() - started
+        user, system = map(float, usage.read().split()[-2:])
+    if done.returncode != 0:
+        raise SystemExit(f"the read exited {done.returncode}")
+    return wall, user + system, done.stdout.count(b'"type":"RECORD"')
+
+
+def readers(args) -> None:
+    if not os.path.exists("/usr/bin/time"):
+        raise SystemExit("readers needs GNU time (/usr/bin/time) for the child's CPU time: apt-get install time")
+    header(
+        "Partitions read at once: as the consumer needs them (parallel.Readers) vs all from the start",
+        f"tools/measure.py readers --customers {args.customers} --activities {args.activities} --repeat {args.repeat}",
+    )
+    ways = {
+        "one, doubled when the consumer waits (what the connector does)": ["main.py"],
+        "all 8 from the start (before parallel.Readers)": ["-c", ALL_READERS_AT_ONCE],
+    }
+    with SandboxProcess(args.customers, args.activities) as sandbox, tempfile.TemporaryDirectory() as tmp:
+        command = read_files(Path(tmp), sandbox.url)
+        timed_read(sandbox.url, ["main.py"], command)  # warm-up: the sandbox builds its indexes lazily
+        runs: dict[str, list[tuple[float, float, int]]] = {way: [] for way in ways}
+        for _ in range(args.repeat):
+            for way, prefix in ways.items():
+                runs[way].append(timed_read(sandbox.url, prefix, command))
+    records = {count for values in runs.values() for _, _, count in values}
+    print(f"- `main.py read` of {', '.join(READ_STREAMS)}, pacing off, sandbox in its own process (no latency)")
+    print(f"- records per run: {', '.join(f'{r:,}' for r in sorted(records))}\n")
+    print("| partitions at once | CPU s (median) | every run | wall s (median) | every run |")
+    print("|---|---:|---|---:|---|")
+    for way, values in runs.items():
+        cpus, walls = [cpu for _, cpu, _ in values], [wall for wall, _, _ in values]
+        print(
+            f"| {way} | {median(cpus):.2f} | {', '.join(f'{c:.2f}' for c in cpus)} | "
+            f"{median(walls):.2f} | {', '.join(f'{w:.2f}' for w in walls)} |"
+        )
+
+
 # --- backoff and cut-body: a server that misbehaves on purpose ----------------------------------
 
 
@@ -455,7 +517,14 @@ def cut_body(args) -> None:
         print_attempts(compare_clients(mode, ["ours", "cdk-default"]))
 
 
-COMMANDS = {"serializer": serializer, "exit": exit_cost, "arenas": arenas, "backoff": backoff, "cut-body": cut_body}
+COMMANDS = {
+    "serializer": serializer,
+    "exit": exit_cost,
+    "arenas": arenas,
+    "backoff": backoff,
+    "cut-body": cut_body,
+    "readers": readers,
+}
 
 
 def main() -> None:
@@ -466,13 +535,13 @@ def main() -> None:
     parser.add_argument(
         "--activities",
         type=int,
-        help="default: 50,000 for serializer, 300,000 for arenas (where threads' memory grows)",
+        help="default: 50,000 for serializer, 300,000 for arenas and readers (where threads' memory grows)",
     )
     args = parser.parse_args()
     os.chdir(ROOT)
     chosen = args.activities
     for name in COMMANDS if args.command == "all" else [args.command]:
-        args.activities = chosen or (300_000 if name == "arenas" else 50_000)
+        args.activities = chosen or (300_000 if name in ("arenas", "readers") else 50_000)
         COMMANDS[name](args)
 
 
