@@ -32,6 +32,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Optional, TypeVar
 
 P = TypeVar("P")
@@ -188,18 +189,15 @@ class _Partition:
 
     def _read(self) -> None:
         try:
-            batch = []
-            for record in self._schedule.read(self.key):
-                if isinstance(record, Spawn):
-                    self._schedule.add(record.partitions, after=self)
-                    continue
-                batch.append(record)
-                if len(batch) >= BATCH:
-                    if not self._put_batch(batch):
-                        return
-                    batch = []
-            if batch and not self._put_batch(batch):
-                return
+            records = iter(self._schedule.read(self.key))
+            while batch := list(islice(records, BATCH)):  # taken whole: no Python step per record
+                spawned = [item for item in batch if type(item) is Spawn]
+                for spawn in spawned:
+                    self._schedule.add(spawn.partitions, after=self)
+                if spawned:
+                    batch = [item for item in batch if type(item) is not Spawn]
+                if batch and not self._put_batch(batch):
+                    return
             self.queue.put((_DONE, None))
         except BaseException as error:  # handed to the consumer, which re-raises it
             self.queue.put((_Failed(error), None))
