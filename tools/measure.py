@@ -33,6 +33,7 @@ from collections import defaultdict
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `sandbox` lives beside the connector, not in the venv
@@ -243,57 +244,72 @@ def read_files(tmp: Path, url: str) -> list[str]:
     return ["read", "--config", str(config), "--catalog", str(catalog)]
 
 
-def measured_read(url: str, command: list[str], env_extra: dict) -> tuple[float, float, int]:
-    """(wall s, peak RSS MB, records) of one `main.py read`; peak RSS from GNU time's %M."""
+class Read(NamedTuple):
+    wall: float  # s
+    peak_mb: float  # peak RSS
+    cpu: float  # s, user and system
+    records: int
+
+
+def measured_read(url: str, command: list[str], env_extra: dict, program: tuple[str, ...] = ("main.py",)) -> Read:
+    """One read (`program` is main.py, or `-c` and code that runs it), measured by GNU time."""
     env = {key: value for key, value in os.environ.items() if key != "MALLOC_ARENA_MAX"}
     env.update({"CHARTMOGUL_BASE_URL": url, "CHARTMOGUL_REQUESTS_PER_SECOND": UNPACED, **env_extra})
-    with tempfile.NamedTemporaryFile("r") as rss:
+    with tempfile.NamedTemporaryFile("r") as usage:
         started = time.perf_counter()
         done = subprocess.run(
-            ["/usr/bin/time", "-o", rss.name, "-f", "%M", sys.executable, "main.py", *command],
+            ["/usr/bin/time", "-o", usage.name, "-f", "%M %U %S", sys.executable, *program, *command],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=env,
             cwd=ROOT,
         )
         wall = time.perf_counter() - started
-        peak_kb = int(rss.read().split()[-1])
+        peak_kb, user, system = usage.read().split()[-3:]
     if done.returncode != 0:
         raise SystemExit(f"the read exited {done.returncode}")
-    return wall, peak_kb / 1024, done.stdout.count(b'"type":"RECORD"')
+    return Read(wall, int(peak_kb) / 1024, float(user) + float(system), done.stdout.count(b'"type":"RECORD"'))
+
+
+def compare_reads(args, ways: dict[str, tuple[tuple[str, ...], dict]]) -> dict[str, list[Read]]:
+    """Each way (its program and environment) read `args.repeat` times, taking turns, after a
+    warm-up read (the sandbox builds its indexes lazily); prints the streams and record counts."""
+    if not os.path.exists("/usr/bin/time"):
+        raise SystemExit("this needs GNU time (/usr/bin/time) for the child's memory and CPU: apt-get install time")
+    with SandboxProcess(args.customers, args.activities) as sandbox, tempfile.TemporaryDirectory() as tmp:
+        command = read_files(Path(tmp), sandbox.url)
+        measured_read(sandbox.url, command, {})
+        runs: dict[str, list[Read]] = {way: [] for way in ways}
+        for _ in range(args.repeat):
+            for way, (program, env) in ways.items():
+                runs[way].append(measured_read(sandbox.url, command, env, program))
+    records = {read.records for values in runs.values() for read in values}
+    print(f"- `main.py read` of {', '.join(READ_STREAMS)}, pacing off, sandbox in its own process (no latency)")
+    print(f"- records per run: {', '.join(f'{r:,}' for r in sorted(records))}\n")
+    return runs
 
 
 def arenas(args) -> None:
-    if not os.path.exists("/usr/bin/time"):
-        raise SystemExit("arenas needs GNU time (/usr/bin/time) for the child's peak memory: apt-get install time")
     default_arenas = 8 * (os.cpu_count() or 1)  # glibc's limit on 64-bit machines: 8 per core
     header(
         "Peak memory of a read: two malloc arenas (run.fewer_malloc_arenas) vs glibc's default",
         f"tools/measure.py arenas --customers {args.customers} --activities {args.activities} --repeat {args.repeat}",
     )
-    ways = {
-        "2 arenas (what run.main sets)": {},
-        f"glibc's default, up to {default_arenas} (MALLOC_ARENA_MAX={default_arenas}, which main leaves alone)": {
-            "MALLOC_ARENA_MAX": str(default_arenas)
+    default = f"glibc's default, up to {default_arenas} (MALLOC_ARENA_MAX={default_arenas}, which main leaves alone)"
+    runs = compare_reads(
+        args,
+        {
+            "2 arenas (what run.main sets)": (("main.py",), {}),
+            default: (("main.py",), {"MALLOC_ARENA_MAX": str(default_arenas)}),
         },
-    }
-    with SandboxProcess(args.customers, args.activities) as sandbox, tempfile.TemporaryDirectory() as tmp:
-        command = read_files(Path(tmp), sandbox.url)
-        measured_read(sandbox.url, command, {})  # warm-up: the sandbox builds its indexes lazily
-        runs: dict[str, list[tuple[float, float, int]]] = {way: [] for way in ways}
-        for _ in range(args.repeat):
-            for way, env in ways.items():
-                runs[way].append(measured_read(sandbox.url, command, env))
-    records = {count for values in runs.values() for _, _, count in values}
-    print(f"- `main.py read` of {', '.join(READ_STREAMS)}, pacing off, sandbox in its own process")
-    print(f"- records per run: {', '.join(f'{r:,}' for r in sorted(records))}\n")
+    )
     print("| malloc arenas | peak RSS MB (median) | every run | wall s (median) |")
     print("|---|---:|---|---:|")
     for way, values in runs.items():
-        peaks = [peak for _, peak, _ in values]
+        peaks = [read.peak_mb for read in values]
         print(
             f"| {way} | {median(peaks):.0f} | {', '.join(f'{p:.0f}' for p in peaks)} | "
-            f"{median([wall for wall, _, _ in values]):.2f} |"
+            f"{median([read.wall for read in values]):.2f} |"
         )
 
 
@@ -308,50 +324,22 @@ ALL_READERS_AT_ONCE = (
 )
 
 
-def timed_read(url: str, prefix: list[str], command: list[str]) -> tuple[float, float, int]:
-    """(wall s, CPU s of user and system, records) of one read; CPU from GNU time."""
-    env = {**os.environ, "CHARTMOGUL_BASE_URL": url, "CHARTMOGUL_REQUESTS_PER_SECOND": UNPACED}
-    with tempfile.NamedTemporaryFile("r") as usage:
-        started = time.perf_counter()
-        done = subprocess.run(
-            ["/usr/bin/time", "-o", usage.name, "-f", "%U %S", sys.executable, *prefix, *command],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            cwd=ROOT,
-        )
-        wall = time.perf_counter() - started
-        user, system = map(float, usage.read().split()[-2:])
-    if done.returncode != 0:
-        raise SystemExit(f"the read exited {done.returncode}")
-    return wall, user + system, done.stdout.count(b'"type":"RECORD"')
-
-
 def readers(args) -> None:
-    if not os.path.exists("/usr/bin/time"):
-        raise SystemExit("readers needs GNU time (/usr/bin/time) for the child's CPU time: apt-get install time")
     header(
         "Partitions read at once: as the consumer needs them (parallel.Readers) vs all from the start",
         f"tools/measure.py readers --customers {args.customers} --activities {args.activities} --repeat {args.repeat}",
     )
-    ways = {
-        "one, doubled when the consumer waits (what the connector does)": ["main.py"],
-        "all 8 from the start (before parallel.Readers)": ["-c", ALL_READERS_AT_ONCE],
-    }
-    with SandboxProcess(args.customers, args.activities) as sandbox, tempfile.TemporaryDirectory() as tmp:
-        command = read_files(Path(tmp), sandbox.url)
-        timed_read(sandbox.url, ["main.py"], command)  # warm-up: the sandbox builds its indexes lazily
-        runs: dict[str, list[tuple[float, float, int]]] = {way: [] for way in ways}
-        for _ in range(args.repeat):
-            for way, prefix in ways.items():
-                runs[way].append(timed_read(sandbox.url, prefix, command))
-    records = {count for values in runs.values() for _, _, count in values}
-    print(f"- `main.py read` of {', '.join(READ_STREAMS)}, pacing off, sandbox in its own process (no latency)")
-    print(f"- records per run: {', '.join(f'{r:,}' for r in sorted(records))}\n")
+    runs = compare_reads(
+        args,
+        {
+            "one, doubled when the consumer waits (what the connector does)": (("main.py",), {}),
+            "all 8 from the start (before parallel.Readers)": (("-c", ALL_READERS_AT_ONCE), {}),
+        },
+    )
     print("| partitions at once | CPU s (median) | every run | wall s (median) | every run |")
     print("|---|---:|---|---:|---|")
     for way, values in runs.items():
-        cpus, walls = [cpu for _, cpu, _ in values], [wall for wall, _, _ in values]
+        cpus, walls = [read.cpu for read in values], [read.wall for read in values]
         print(
             f"| {way} | {median(cpus):.2f} | {', '.join(f'{c:.2f}' for c in cpus)} | "
             f"{median(walls):.2f} | {', '.join(f'{w:.2f}' for w in walls)} |"
