@@ -111,7 +111,9 @@ class Activities(ChartmogulStream):
 
         previous = None
         for item in parallel.ordered(windows, read_window, PARTITION_WORKERS):
-            if isinstance(item, _PageDone):  # the page's records are out
+            if type(item) is list:  # a page's records
+                yield item
+            elif isinstance(item, _PageDone):  # the page's records are out
                 if previous is not None and item.first < previous:
                     self._out_of_order()
                 previous = item.last
@@ -119,8 +121,6 @@ class Activities(ChartmogulStream):
                     self._advance(item.last)
             elif isinstance(item, _WindowDone):
                 self._advance(item.end)  # the whole window is out: the state may pass it
-            else:
-                yield item
 
     def _out_of_order(self) -> None:
         if self._in_order:
@@ -164,7 +164,7 @@ class Activities(ChartmogulStream):
 
         return self.page_chains.follow(response, handover)
 
-    def parse_response(self, response, stream_slice=None, **kwargs) -> Iterable[Mapping[str, Any]]:
+    def parse_response(self, response, stream_slice=None, **kwargs) -> Iterable[Any]:
         start, end = stream_slice["start"], stream_slice["end"]
         records = self.records_of(response)
         try:
@@ -185,7 +185,7 @@ class Activities(ChartmogulStream):
         if not kept:
             return []
         # Dates are parsed once, here; what the state needs of them follows the page's records.
-        return [record for _, record in kept] + [_PageDone(kept[0][0], kept[-1][0])]
+        return [[record for _, record in kept], _PageDone(kept[0][0], kept[-1][0])]
 
     def _maybe_split(self, window: dict, dated: list) -> datetime | None:
         """A window with more than a page: hand the rest of it to several readers at once.

@@ -299,6 +299,15 @@ class Prefetch:
 
 
 class ChartmogulStream(cdk.PageHook, ABC):
+    """A ChartMogul endpoint as an HttpStream whose pages travel whole.
+
+    `read_records` yields each page's records as one list (and, for some streams, markers
+    between them), not one record at a time: a record passing through a Python step of its
+    own costs as much as its share of the request. `read_batches` reads the stream as the CDK's
+    `Stream.read` would, with the same states at the same places, in lists; `read`, the CDK's
+    interface, gives the same one item at a time.
+    """
+
     envelope = "entries"
     # A list only one chain of pages can read (customers, invoices...): its requests do not queue
     # behind those of the chains that read in parallel (transport.Pacer), since it bounds the sync.
@@ -328,12 +337,21 @@ class ChartmogulStream(cdk.PageHook, ABC):
         return None
 
     def read(self, configured_stream, logger, slice_logger, stream_state, state_manager, internal_config):
+        """`Stream.read`, one record at a time (the connector itself reads with `read_batches`)."""
+        if internal_config.limit:
+            raise NotImplementedError("this connector's streams read no record limit (InternalConfig)")
+        for item in self.read_batches(configured_stream, logger, slice_logger, stream_state, state_manager):
+            if isinstance(item, list):
+                yield from item
+            else:
+                yield item
+
+    def read_batches(self, configured_stream, logger, slice_logger, stream_state, state_manager) -> Iterator:
+        """What `Stream.read` gives, with the records of a page (or part of one) in a list."""
         for prefetch in self.prefetches():
             prefetch.open()
         try:
-            yield from super().read(
-                configured_stream, logger, slice_logger, stream_state, state_manager, internal_config
-            )
+            yield from cdk.read_batches(self, configured_stream, logger, slice_logger, stream_state, state_manager)
         finally:
             # Done, failed or stopped: a prefetched page is not wanted any more, and no chain left
             # behind (a parallel reader on its way out) may prefetch another.
@@ -345,8 +363,8 @@ class ChartmogulStream(cdk.PageHook, ABC):
         return [self.prefetch]
 
     def read_chain(self, stream_slice: Mapping[str, Any]) -> Iterator:
-        """Every page of one chain (`HttpStream.read_records`); what it prefetched is dropped when
-        it is left before its end (its reader stopped, or it failed)."""
+        """Every page of one chain (`HttpStream.read_records`: a list of records a page); what it
+        prefetched is dropped when it is left before its end (its reader stopped, or it failed)."""
         try:
             yield from HttpStream.read_records(self, SyncMode.full_refresh, stream_slice=stream_slice)
         finally:
@@ -392,7 +410,12 @@ class ChartmogulStream(cdk.PageHook, ABC):
             (*parts, self.request_body_json(**args), self.request_body_data(**args), self.request_kwargs(**args))
         )
 
-    def parse_response(self, response: requests.Response, **kwargs) -> Iterable[Mapping[str, Any]]:
+    def parse_response(self, response: requests.Response, **kwargs) -> Iterable[Any]:
+        """The page's records as one item, a list; nothing for a page without records."""
+        records = self.page_records(response, **kwargs)
+        return [records] if records else []
+
+    def page_records(self, response: requests.Response, **kwargs) -> list:
         if response.status_code == 404:  # only reaches here when ignore_not_found
             self.logger.warning(skipped(response))
             return []
@@ -430,8 +453,8 @@ class CursorStream(ChartmogulStream, ABC):
     def request_params(self, stream_state=None, stream_slice=None, next_page_token=None) -> MutableMapping[str, Any]:
         return {"per_page": PAGE_SIZE, **(next_page_token or {})}
 
-    def parse_response(self, response: requests.Response, **kwargs) -> Iterable[Mapping[str, Any]]:
-        records = super().parse_response(response, **kwargs)
+    def page_records(self, response: requests.Response, **kwargs) -> list:
+        records = super().page_records(response, **kwargs)
         token = self.next_page_token(response)  # checked before the page's records go out (PageChains)
         # The next page travels while this one's records go out (Prefetch).
         self.prefetch_next(kwargs.get("stream_slice"), kwargs.get("stream_state"), token)
@@ -497,8 +520,9 @@ class PerSegment(MetricsStream, ABC):
         params = super().request_params(stream_state, stream_slice, next_page_token)
         return {**params, **self.settings.segment(stream_slice["segment"]).params()}
 
-    def parse_response(self, response: requests.Response, stream_slice=None, **kwargs) -> Iterable[Mapping[str, Any]]:
-        return [{**record, "segment": stream_slice["segment"]} for record in super().parse_response(response, **kwargs)]
+    def page_records(self, response: requests.Response, stream_slice=None, **kwargs) -> list:
+        segment = stream_slice["segment"]
+        return [{**record, "segment": segment} for record in super().page_records(response, **kwargs)]
 
     def get_error_handler(self) -> ChartmogulErrorHandler:
         return SegmentErrorHandler(self.settings.segments)
@@ -559,7 +583,9 @@ class FanOutStream(CursorStream, ABC):
         page = StreamSlice(partition={}, cursor_slice=dict(stream_slice or {}))
         # One page; the parents' next page is prefetched (CursorStream), and travels while this
         # page's children are read.
-        parents = list(parent.read_records(SyncMode.full_refresh, stream_slice=page))
+        parents = [
+            record for batch in parent.read_records(SyncMode.full_refresh, stream_slice=page) for record in batch
+        ]
         # A parent listed twice is read once: its records would come out twice, and its two
         # chains, read at once, would look like one chain handed every cursor twice.
         keys = list(dict.fromkeys(p[self.parent_key] for p in parents))
@@ -578,7 +604,6 @@ class FanOutStream(CursorStream, ABC):
     def state(self, value: MutableMapping[str, Any]) -> None:
         self._state = value
 
-    def parse_response(self, response, stream_slice=None, **kwargs):
-        key = stream_slice[self.parent_key_name]
-        for record in super().parse_response(response, stream_slice=stream_slice, **kwargs):
-            yield {**record, self.parent_key_name: key}
+    def page_records(self, response, stream_slice=None, **kwargs) -> list:
+        name, key = self.parent_key_name, stream_slice[self.parent_key_name]
+        return [{**record, name: key} for record in super().page_records(response, stream_slice=stream_slice, **kwargs)]

@@ -12,10 +12,12 @@ The connector leans on a few names the CDK does not promise to keep (airbyte-cdk
   each message, which run.Entrypoint makes after each batch (`check_memory`).
 * `AirbyteEntrypoint._emit_queued_messages(source)`: what the source queued to be printed (its
   message repository), which run.Entrypoint prints around a read (`queued_messages`).
+* `Stream._get_checkpoint_reader`, `Stream._observe_state` and `Stream._checkpoint_state`: how
+  `Stream.read` checkpoints, which `read_batches` does the same way.
 
-run.py also copies code of `airbyte_cdk.entrypoint`, changed where it says: `AirbyteEntrypoint.run`'s
-read branch, `AirbyteEntrypoint.read`'s loop and `launch`. `COPIED` holds a fingerprint of each
-as it was copied.
+Copies of CDK code, changed where they say: `read_batches` here copies `Stream.read`, run.py
+copies `AirbyteEntrypoint.run`'s read branch, `AirbyteEntrypoint.read`'s loop and `launch`.
+`COPIED` holds a fingerprint of each as it was copied.
 
 Should a CDK upgrade move or change any of them, `problems()` says what, in plain words; the
 unit test `unit_tests/test_cdk.py` fails with that message.
@@ -23,31 +25,42 @@ unit test `unit_tests/test_cdk.py` fails with that message.
 
 import hashlib
 import inspect
+import logging
 import sys
 from abc import ABC
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 import requests
 from airbyte_cdk import entrypoint as cdk_entrypoint
 from airbyte_cdk.entrypoint import AirbyteEntrypoint
-from airbyte_cdk.models import AirbyteLogMessage, AirbyteMessage, Level, SyncMode, Type
+from airbyte_cdk.models import AirbyteLogMessage, AirbyteMessage, ConfiguredAirbyteStream, Level, SyncMode, Type
 from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.message import InMemoryMessageRepository
+from airbyte_cdk.sources.streams import core as cdk_core
+from airbyte_cdk.sources.streams.core import Stream
 from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.sources.types import StreamSlice
+from airbyte_cdk.sources.utils.slice_logger import SliceLogger
 
 FETCH_PARAMETERS = ["self", "stream_slice", "stream_state", "next_page_token"]
 
 Page = tuple[requests.PreparedRequest, requests.Response]
 
-# What run.py copies of airbyte_cdk.entrypoint: (its name there, the first 16 hex digits of the
-# sha256 of its source as copied, what copies it). The source is the file's text, so a change
-# to a comment counts too: a re-check then finds nothing to do, and the new fingerprint is noted.
+# What the connector copies of the CDK: (the CDK module, the name there, the first 16 hex digits
+# of the sha256 of its source as copied, what copies it). The source is the file's text, so a
+# change to a comment counts too: a re-check then finds nothing to do, and the new fingerprint is
+# noted.
 COPIED = [
-    ("AirbyteEntrypoint.run", "b5d0edc048e7e051", "run.Entrypoint.run_text, which copies its read branch"),
-    ("AirbyteEntrypoint.read", "e920fe25bc05bae8", "run.Entrypoint._read, which copies its loop"),
-    ("launch", "4f79b8e906191920", "run.launch, which copies it"),
+    (
+        cdk_entrypoint,
+        "AirbyteEntrypoint.run",
+        "b5d0edc048e7e051",
+        "run.Entrypoint.run_text, which copies its read branch",
+    ),
+    (cdk_entrypoint, "AirbyteEntrypoint.read", "e920fe25bc05bae8", "run.Entrypoint._read, which copies its loop"),
+    (cdk_entrypoint, "launch", "4f79b8e906191920", "run.launch, which copies it"),
+    (cdk_core, "Stream.read", "f8f1c7db3b3c11b3", "cdk.read_batches, which copies it"),
 ]
 
 
@@ -64,6 +77,80 @@ def fetch_now(
 ) -> Page:
     """The page the CDK itself would send for, sent now (whatever `PageHook.fetch_page` does)."""
     return HttpStream._fetch_next_page(stream, stream_slice, stream_state, next_page_token)
+
+
+def read_batches(
+    stream: Stream,
+    configured_stream: ConfiguredAirbyteStream,
+    logger: logging.Logger,
+    slice_logger: SliceLogger,
+    stream_state: MutableMapping[str, Any],
+    state_manager: Any,
+) -> Iterator[Any]:
+    """`Stream.read` for a stream whose `read_records` yields its records a page at a time.
+
+    A list from `read_records` is a batch of records; it comes out as a list, cut where
+    `Stream.read` would put a checkpoint among its records, so that flattening the lists gives
+    exactly what `Stream.read` gives for the same records one by one (unit_tests/test_cdk.py
+    compares the two on every stream). Anything else passes as `Stream.read` passes it.
+
+    Left out of the copy: the record limit of `InternalConfig` (the CDK's test reads set it, the
+    connector's reads never do), and `get_updated_state`, which no stream of this connector
+    overrides (each keeps its state in `state`): `read_batches` refuses a stream that does.
+    """
+    if type(stream).get_updated_state is not Stream.get_updated_state:
+        raise TypeError(f"{type(stream).__name__} overrides get_updated_state, which read_batches does not follow")
+    sync_mode = configured_stream.sync_mode
+    cursor_field = configured_stream.cursor_field
+    stream.configured_json_schema = configured_stream.stream.json_schema
+    try:
+        stream_state = stream.state  # type: ignore[attr-defined]  # as Stream.read: the stream's own first
+    except AttributeError:
+        pass
+    should_checkpoint = bool(state_manager)
+    checkpoint_reader = stream._get_checkpoint_reader(
+        logger=logger, cursor_field=cursor_field, sync_mode=sync_mode, stream_state=stream_state
+    )
+    interval = stream.state_checkpoint_interval if should_checkpoint else None
+    counted = 0
+    next_slice = checkpoint_reader.next()
+    while next_slice is not None:
+        if slice_logger.should_log_slice_message(logger):
+            yield slice_logger.create_slice_log_message(next_slice)
+        records = stream.read_records(
+            sync_mode=sync_mode, stream_slice=next_slice, stream_state=stream_state, cursor_field=cursor_field or None
+        )
+        for item in records:
+            batch: list
+            if isinstance(item, list):
+                batch = item
+            elif isinstance(item, Mapping) or getattr(item, "type", None) == Type.RECORD:
+                batch = [item]
+            else:
+                yield item
+                continue
+            if stream.cursor_field:
+                stream._observe_state(checkpoint_reader)  # the state stays as it is while a batch goes out
+            start = 0
+            if interval:
+                # Where Stream.read checkpoints: after each record that makes the count a multiple of interval.
+                for end in range(interval - counted % interval, len(batch) + 1, interval):
+                    yield batch[start:end] if start or end < len(batch) else batch
+                    start = end
+                    checkpoint = checkpoint_reader.get_checkpoint()
+                    if checkpoint:
+                        yield stream._checkpoint_state(checkpoint, state_manager=state_manager)
+            if start < len(batch):
+                yield batch[start:] if start else batch
+            counted += len(batch)
+        stream._observe_state(checkpoint_reader)
+        checkpoint_state = checkpoint_reader.get_checkpoint()
+        if should_checkpoint and checkpoint_state is not None:
+            yield stream._checkpoint_state(checkpoint_state, state_manager=state_manager)
+        next_slice = checkpoint_reader.next()
+    checkpoint = checkpoint_reader.get_checkpoint()
+    if should_checkpoint and checkpoint is not None:
+        yield stream._checkpoint_state(checkpoint, state_manager=state_manager)
 
 
 def check_memory(entrypoint: AirbyteEntrypoint) -> None:
@@ -238,14 +325,14 @@ def _entrypoint_problems() -> list[str]:
 
 def _copy_problems() -> list[str]:
     found = []
-    for name, recorded, copy in COPIED:
-        code: Any = cdk_entrypoint
+    for module, name, recorded, copy in COPIED:
+        code: Any = module
         try:
             for part in name.split("."):
                 code = getattr(code, part)
             now = fingerprint(code)
         except (AttributeError, OSError, TypeError):
-            found.append(f"{name} is gone from airbyte_cdk.entrypoint: re-check {copy}.")
+            found.append(f"{name} is gone from {module.__name__}: re-check {copy}.")
             continue
         if now != recorded:
             found.append(

@@ -32,7 +32,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from itertools import islice
 from typing import Optional, TypeVar
 
 P = TypeVar("P")
@@ -189,15 +188,20 @@ class _Partition:
 
     def _read(self) -> None:
         try:
-            records = iter(self._schedule.read(self.key))
-            while batch := list(islice(records, BATCH)):  # taken whole: no Python step per record
-                spawned = [item for item in batch if type(item) is Spawn]
-                for spawn in spawned:
-                    self._schedule.add(spawn.partitions, after=self)
-                if spawned:
-                    batch = [item for item in batch if type(item) is not Spawn]
-                if batch and not self._put_batch(batch):
-                    return
+            batch: list = []
+            weight = 0  # records in the batch: a list counts its length (a page), anything else one
+            for item in self._schedule.read(self.key):
+                if type(item) is Spawn:
+                    self._schedule.add(item.partitions, after=self)
+                    continue
+                if weight >= BATCH:
+                    if not self._put_batch(batch):
+                        return
+                    batch, weight = [], 0
+                batch.append(item)
+                weight += len(item) if type(item) is list else 1
+            if batch and not self._put_batch(batch):
+                return
             self.queue.put((_DONE, None))
         except BaseException as error:  # handed to the consumer, which re-raises it
             self.queue.put((_Failed(error), None))

@@ -24,6 +24,7 @@ from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets, update_secre
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from . import sync, transport
+from .base import ChartmogulStream
 from .config import Settings, config_error, parse_config
 from .errors import resolve
 from .streams import ALL_STREAMS
@@ -117,6 +118,9 @@ class SourceChartmogul(AbstractSource):
         return True, None
 
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:
+        return list(self.chartmogul_streams(config))
+
+    def chartmogul_streams(self, config: Mapping[str, Any]) -> list[ChartmogulStream]:
         settings = self.settings(config)
         return [stream_class(settings) for stream_class in ALL_STREAMS]
 
@@ -142,7 +146,7 @@ class SourceChartmogul(AbstractSource):
         state: list[AirbyteStateMessage] | None = None,
     ) -> Iterator[AirbyteMessage | sync.Records]:
         """The read itself; records in batches, which the command line writes without messages."""
-        streams = {stream.name: stream for stream in self.streams(config)}
+        streams = {stream.name: stream for stream in self.chartmogul_streams(config)}
         return sync.read(logger, streams, catalog, state)
 
 

@@ -1,10 +1,11 @@
-"""The read loop: the configured streams, several at once, each read by the CDK's Stream.read.
+"""The read loop: the configured streams, several at once, each as the CDK's Stream.read reads it.
 
 The CDK's AbstractSource.read reads one stream after another. Here each configured stream
 runs in its own thread (at most MAX_STREAMS at once; requests are paced per API key in
 transport.py whatever the number of threads) and its messages are handed to the caller in
-the order each stream produced them. Each stream keeps what the CDK gives it: its state,
-checkpoints and resumable full refresh.
+the order each stream produced them. Each stream is read by `read_batches` (base.py), which
+gives what the CDK's `Stream.read` gives (its states, checkpoints and resumable full refresh)
+with a page of records as one list.
 
 Records travel in batches (`Records`), not one message each: the command line writes them
 straight out (run.py), and `SourceChartmogul.read`, the CDK's interface, turns them into
@@ -42,13 +43,12 @@ from airbyte_cdk.models import (
     Type,
 )
 from airbyte_cdk.sources.connector_state_manager import ConnectorStateManager
-from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.sources.streams.checkpoint.checkpoint_reader import FULL_REFRESH_COMPLETE_STATE
-from airbyte_cdk.sources.utils.schema_helpers import InternalConfig
 from airbyte_cdk.sources.utils.slice_logger import DebugSliceLogger
 from airbyte_cdk.utils.stream_status_utils import as_airbyte_message as status_message
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from .base import ChartmogulStream
 from .config import config_error
 
 MAX_STREAMS = 4
@@ -84,7 +84,7 @@ class _Stopped(Exception):
 
 def read(
     logger: logging.Logger,
-    streams: Mapping[str, Stream],
+    streams: Mapping[str, ChartmogulStream],
     catalog: ConfiguredAirbyteCatalog,
     state: list[AirbyteStateMessage] | None,
 ) -> Iterator[AirbyteMessage | Records]:
@@ -114,23 +114,27 @@ def read(
             if stop.is_set():
                 raise _Stopped()
             stream = streams[configured.stream.name]
-            batch: list = []
+            pages: list[list] = []  # lists of records, handed over as one batch
+            count = 0
 
             def hand_over() -> None:
-                nonlocal batch
-                if batch:
-                    put(Records(configured.stream.name, batch, int(time.time() * 1000)))
-                    batch = []
+                nonlocal pages, count
+                if pages:
+                    data = pages[0] if len(pages) == 1 else [record for page in pages for record in page]
+                    put(Records(configured.stream.name, data, int(time.time() * 1000)))
+                    pages, count = [], 0
 
-            # Records go in batches (a queue hop costs as much as a record); anything else
-            # (state, status) at once, after the records before it.
+            # Records go in batches of about BATCH, a page or several small ones (a queue hop
+            # costs as much as a page), each handed on as it came; anything else (state, status)
+            # at once, after the records before it.
             for item in _read_stream(logger, stream, configured, state):
-                if isinstance(item, AirbyteMessage):
+                if type(item) is not list:
                     hand_over()
                     put(item)
                     continue
-                batch.append(item)
-                if len(batch) >= BATCH:
+                pages.append(item)
+                count += len(item)
+                if count >= BATCH:
                     hand_over()
             hand_over()
             put(_Finished(configured))
@@ -166,7 +170,7 @@ def read(
 
 def _read_stream(
     logger: logging.Logger,
-    stream: Stream,
+    stream: ChartmogulStream,
     configured: ConfiguredAirbyteStream,
     state: list[AirbyteStateMessage] | None,
 ) -> Iterator[AirbyteMessage | Mapping[str, Any]]:
@@ -187,14 +191,14 @@ def _read_stream(
             "To read it again, drop its entry from the state (in Airbyte: reset the stream), or in "
             "PyAirbyte read with force_full_refresh=True."
         )
-    stream.state = stream_state  # type: ignore[attr-defined]  # every HttpStream has it
+    stream.state = stream_state
     yield status_message(configured.stream, AirbyteStreamStatus.STARTED)
     running = False
-    for item in stream.read(configured, logger, DebugSliceLogger(), stream_state, state_manager, InternalConfig()):  # type: ignore[call-arg]
-        if not running and not isinstance(item, AirbyteMessage):
+    for item in stream.read_batches(configured, logger, DebugSliceLogger(), stream_state, state_manager):
+        if not running and type(item) is list:
             running = True
             yield status_message(configured.stream, AirbyteStreamStatus.RUNNING)
-        yield item  # a record's data, or a message (state)
+        yield item  # a list of records, or a message (state)
     yield status_message(configured.stream, AirbyteStreamStatus.COMPLETE)
 
 
@@ -250,7 +254,7 @@ def _is_config_error(error: BaseException) -> bool:
 
 def check_inputs(
     logger: logging.Logger,
-    streams: Mapping[str, Stream],
+    streams: Mapping[str, ChartmogulStream],
     catalog: ConfiguredAirbyteCatalog,
     state: list[AirbyteStateMessage] | None,
 ) -> None:

@@ -5,10 +5,25 @@ When a CDK upgrade moves or changes one of them, the first test fails with a mes
 what (cdk.problems()); the others check that the message does name it.
 """
 
+import logging
+
+import pytest
 import requests
 from airbyte_cdk import entrypoint as cdk_entrypoint
 from airbyte_cdk.entrypoint import AirbyteEntrypoint
+from airbyte_cdk.models import (
+    AirbyteMessage,
+    AirbyteMessageSerializer,
+    AirbyteStream,
+    ConfiguredAirbyteStream,
+    DestinationSyncMode,
+    SyncMode,
+)
+from airbyte_cdk.sources.connector_state_manager import ConnectorStateManager
+from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.sources.streams.http import HttpStream
+from airbyte_cdk.sources.utils.schema_helpers import InternalConfig
+from airbyte_cdk.sources.utils.slice_logger import DebugSliceLogger
 
 from source_chartmogul import cdk
 
@@ -105,3 +120,133 @@ def test_a_launch_that_is_gone_is_named(monkeypatch):
     monkeypatch.delattr(cdk_entrypoint, "launch")
 
     assert cdk.problems() == ["launch is gone from airbyte_cdk.entrypoint: re-check run.launch, which copies it."]
+
+
+# --- read_batches: Stream.read, a page at a time ---------------------------------------------------
+
+
+class Paged(Stream):
+    """Records in lists of the given sizes; the state moves to each list's last record once the
+    list is out, as the activities' does (and, `by_slice`, one slice per list, as resumable full
+    refresh reads)."""
+
+    primary_key = None
+
+    cursor_field = "n"
+
+    def __init__(self, sizes: list[int], interval: int | None):
+        self.sizes = sizes
+        self.interval = interval
+        self._state: dict = {}
+
+    @property
+    def state_checkpoint_interval(self) -> int | None:
+        return self.interval
+
+    def get_json_schema(self) -> dict:
+        return {}
+
+    @property
+    def state(self):
+        return self._state
+
+    @state.setter
+    def state(self, value):
+        self._state = dict(value or {})
+
+    def read_records(self, sync_mode, cursor_field=None, stream_slice=None, stream_state=None):
+        n = self._state.get("n", 0)
+        for size in self.sizes:
+            page = [{"n": n + i + 1} for i in range(size)]
+            yield page
+            n += size
+            self._state = {"n": n}
+
+
+def flat(items) -> list:
+    """Lists opened up; messages as JSON, to be compared."""
+    out = []
+    for item in items:
+        if isinstance(item, list):
+            out += item
+        elif isinstance(item, AirbyteMessage):
+            out.append(AirbyteMessageSerializer.dump(item))
+        else:
+            out.append(item)
+    return out
+
+
+def one_by_one(stream: Paged) -> Paged:
+    pages = stream.read_records
+
+    def records(**kwargs):
+        for page in pages(**kwargs):
+            yield from page
+
+    stream.read_records = records  # type: ignore[method-assign]
+    return stream
+
+
+def configured(mode: SyncMode) -> ConfiguredAirbyteStream:
+    return ConfiguredAirbyteStream(
+        stream=AirbyteStream(name="paged", json_schema={}, supported_sync_modes=[mode]),
+        sync_mode=mode,
+        destination_sync_mode=DestinationSyncMode.append,
+        cursor_field=["n"] if mode == SyncMode.incremental else None,
+    )
+
+
+@pytest.mark.parametrize(
+    "sizes, interval",
+    [
+        ([200, 200, 200], 200),  # pages of the checkpoint interval
+        ([7, 450, 3, 0, 199, 1, 200, 401], 200),  # checkpoints inside lists, twice in one, none in some
+        ([5, 5, 5], 5),
+        ([], 200),
+        ([3, 4, 5], None),  # no interval: a checkpoint per slice only
+        ([1000], 1),
+    ],
+)
+@pytest.mark.parametrize("mode", [SyncMode.incremental, SyncMode.full_refresh])
+def test_read_batches_gives_what_stream_read_gives_for_the_same_records(sizes, interval, mode):
+    def read(stream: Paged, batches: bool) -> list:
+        state = {"n": 0} if mode == SyncMode.incremental else {}
+        manager = ConnectorStateManager()
+        logger = logging.getLogger("airbyte")
+        if batches:
+            return list(cdk.read_batches(stream, configured(mode), logger, DebugSliceLogger(), state, manager))
+        return list(Stream.read(stream, configured(mode), logger, DebugSliceLogger(), state, manager, InternalConfig()))
+
+    batched = read(Paged(sizes, interval), batches=True)
+    expected = flat(read(one_by_one(Paged(sizes, interval)), batches=False))
+
+    assert flat(batched) == expected
+    assert len([item for item in expected if isinstance(item, dict) and item.get("type") == "STATE"]) >= 1
+    assert sum(len(item) for item in batched if isinstance(item, list)) == sum(sizes)
+    assert all(item for item in batched if isinstance(item, list))  # no empty list goes out
+
+
+def test_read_batches_refuses_a_stream_that_keeps_its_state_by_get_updated_state():
+    class Legacy(Paged):
+        def get_updated_state(self, current_stream_state, latest_record):
+            return {"n": latest_record["n"]}
+
+    with pytest.raises(TypeError, match="overrides get_updated_state"):
+        next(
+            iter(
+                cdk.read_batches(
+                    Legacy([1], 1), configured(SyncMode.incremental), logging.getLogger(), DebugSliceLogger(), {}, None
+                )
+            )
+        )
+
+
+def test_a_changed_stream_read_is_named_with_what_copies_it(monkeypatch):
+    def read(self, *args):  # a CDK whose Stream.read checkpoints otherwise
+        yield from ()
+
+    monkeypatch.setattr(Stream, "read", read)
+
+    problems = cdk.problems()
+    assert len(problems) == 1
+    assert problems[0].startswith("Stream.read changed: re-check cdk.read_batches, which copies it.")
