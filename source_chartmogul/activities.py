@@ -24,6 +24,7 @@ GET /v1/activities (https://dev.chartmogul.com/reference/activities/list, docs/a
 """
 
 import math
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -168,26 +169,32 @@ class Activities(ChartmogulStream):
         start, end = stream_slice["start"], stream_slice["end"]
         records = self.records_of(response)
         try:
-            dated = [(parse_datetime(record[CURSOR_FIELD]), record) for record in records]
+            dates = [parse_datetime(record[CURSOR_FIELD]) for record in records]
         except (KeyError, TypeError, ValueError, AttributeError):
             raise _undated(response, records) from None
         # Checked here, a whole page before its first record reaches the state.
-        if any(later[0] < earlier[0] for earlier, later in zip(dated, dated[1:])):
+        in_order = all(earlier <= later for earlier, later in zip(dates, dates[1:]))
+        if not in_order:
             self._out_of_order()
         split = False
         if stream_slice.pop("first_page", False) and json_body(response).get("has_more"):
-            end = self._maybe_split(stream_slice, dated) or end
+            end = self._maybe_split(stream_slice, dates) or end
             split = "split_at" in stream_slice
-        kept = [(date, record) for date, record in dated if start <= date and (end is None or date < end)]
+        if in_order:  # the page's records in [start, end) are one run of it
+            low, high = bisect_left(dates, start), len(dates) if end is None else bisect_left(dates, end)
+            kept, kept_dates = records[low:high], dates[low:high]
+        else:
+            inside = [i for i, date in enumerate(dates) if start <= date and (end is None or date < end)]
+            kept, kept_dates = [records[i] for i in inside], [dates[i] for i in inside]
         token = self._follow(response, split)  # checked before the page's records go out (PageChains)
         # The window's next page travels while this one's records go out (base.Prefetch).
         self.prefetch_next(stream_slice, kwargs.get("stream_state"), token)
         if not kept:
             return []
         # Dates are parsed once, here; what the state needs of them follows the page's records.
-        return [[record for _, record in kept], _PageDone(kept[0][0], kept[-1][0])]
+        return [kept, _PageDone(kept_dates[0], kept_dates[-1])]
 
-    def _maybe_split(self, window: dict, dated: list) -> datetime | None:
+    def _maybe_split(self, window: dict, dates: list[datetime]) -> datetime | None:
         """A window with more than a page: hand the rest of it to several readers at once.
 
         The first page tells how densely the window is filled. The rest, from the last date of
@@ -197,9 +204,9 @@ class Activities(ChartmogulStream):
         """
         if window["end"] is None:
             return None  # the scheduled activities: no end to measure density by, and they are few
-        if not self._in_order or len(dated) < 2:
+        if not self._in_order or len(dates) < 2:
             return None
-        first, last = dated[0][0], dated[-1][0]
+        first, last = dates[0], dates[-1]
         if last <= first or last <= window["start"]:
             return None  # a page of one second: no density to go by, read on page by page
         pages_left = (window["end"] - last) / (last - window["start"])
