@@ -20,6 +20,7 @@ import logging
 import os
 import select
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -76,11 +77,12 @@ class Output:
     0.1 s at a time, and at once for anything but a record (a state, a log, an error), so
     that those reach the reader when they happen.
 
-    On a pipe, each write is whole lines of at most PIPE_BUF bytes together (or one longer
-    line), which the kernel takes all or nothing: whatever the reader does, the pipe holds
-    whole lines only, but for a line longer than PIPE_BUF cut by a reader that stopped
-    reading. After a stop (`interrupt`), no new line starts; a line that went out in part is
-    finished first.
+    Each write is whole lines that the write end takes all or nothing: on a pipe, as many as
+    fit in its free space (`room`), and at least PIPE_BUF bytes of them, which the kernel
+    takes whole even when the pipe is full (or one longer line). Whatever the reader does, the
+    pipe holds whole lines only, but for a line longer than PIPE_BUF cut by a reader that
+    stopped reading. After a stop (`interrupt`), no new line starts; a line that went out in
+    part is finished first.
     """
 
     FLUSH_CHARS = 64 * 1024
@@ -89,12 +91,12 @@ class Output:
     def __init__(
         self,
         write: Callable[[memoryview], int],
-        chunk: int | None = PIPE_BUF,
+        room: Callable[[], int] = lambda: PIPE_BUF,
         grace: float | None = None,
         leave: Callable[[int], Any] | None = None,
     ):
         self._write = write
-        self._chunk = chunk
+        self._room = room
         self._lock = threading.Lock()
         self._parts: list[str] = []
         self._size = 0
@@ -109,14 +111,14 @@ class Output:
 
     @classmethod
     def to_stream(cls, stream: TextIO) -> "Output":
-        """An Output on a text stream (sys.stdout under pytest's capsys): no chunks, no grace."""
+        """An Output on a text stream (sys.stdout under pytest's capsys): no bound, no grace."""
 
         def write(data: memoryview) -> int:
             stream.write(str(data, "utf-8"))
             stream.flush()
             return len(data)
 
-        return cls(write, chunk=None)
+        return cls(write, room=lambda: sys.maxsize)
 
     def write(self, text: str) -> int:
         with self._lock:
@@ -198,10 +200,11 @@ class Output:
             self._writer = None
 
     def _whole_lines(self, data: bytes, start: int) -> int:
-        """Where the next write ends: the whole lines that fit in a chunk, or the one line."""
-        if self._chunk is None:
+        """Where the next write ends: the whole lines that the write end takes whole now, or the one line."""
+        most = max(self._room(), PIPE_BUF)
+        if len(data) - start <= most:
             return len(data)
-        last = data.rfind(b"\n", start, start + self._chunk)
+        last = data.rfind(b"\n", start, start + most)
         return last + 1 if last >= 0 else _line_end(data, start)
 
     @contextmanager
@@ -222,6 +225,35 @@ class Output:
             sys.stdout = stdout
             for handler in handlers:
                 handler.setStream(PRINT_BUFFER)
+
+
+def room_of(fd: int) -> Callable[[], int]:
+    """How many bytes a write to `fd` takes whole at once: on a pipe (Linux), its free space
+    less two pages; anything for a file or a terminal; PIPE_BUF where that cannot be known.
+
+    Linux keeps a pipe's bytes in pages: every page is full but the one the reader is in and the
+    one written last, so the pages free hold at least capacity - unread - 2 pages (and a write
+    fills pages as it goes). Only this process writes, and the reader only empties the pipe, so
+    the room can only grow until the write. Writing as much as fits, rather than PIPE_BUF at a
+    time, makes a tenth of the writes; each write lets every other thread take the interpreter,
+    and at PIPE_BUF a write they cost about a tenth of a large read's time (docs/architecture.md).
+    """
+    try:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return lambda: sys.maxsize
+        import fcntl  # POSIX only: here, not at the top, so that the module imports anywhere
+        import termios
+
+        capacity = fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) - 2 * os.sysconf("SC_PAGE_SIZE")
+
+        def room() -> int:
+            unread = int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, bytes(4)), sys.byteorder, signed=True)
+            return capacity - unread
+
+        room()
+        return room
+    except (OSError, AttributeError, ValueError, ImportError):  # not Linux: no F_GETPIPE_SZ, no FIONREAD on a pipe
+        return lambda: PIPE_BUF
 
 
 def _line_end(data: bytes, start: int) -> int:
@@ -368,7 +400,7 @@ def main() -> None:
     # collector's sight, a full collection in the middle of a read no longer pauses every thread
     # to walk it (about 0.2 s at a time, docs/benchmark.md).
     gc.freeze()
-    output = Output(partial(os.write, STDOUT_FD), grace=STOP_GRACE_SECONDS)
+    output = Output(partial(os.write, STDOUT_FD), room_of(STDOUT_FD), grace=STOP_GRACE_SECONDS)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, output.interrupt)
     code: str | int | None = 0

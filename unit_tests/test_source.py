@@ -1,12 +1,17 @@
 """source.py, sync.py and run.py: check, read several streams at once, failures, secrets."""
 
+import fcntl
 import io
 import logging
+import os
+import select
 import signal
 import sys
 import tempfile
+import termios
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -857,6 +862,63 @@ def test_output_writes_whole_lines_of_at_most_pipe_buf_bytes_a_write():
     for piece in pipe.calls:
         assert piece.endswith(b"\n")
         assert len(piece) <= run_module.PIPE_BUF or piece.count(b"\n") == 1  # one line longer than PIPE_BUF
+
+
+def test_output_writes_as_many_whole_lines_as_the_write_end_has_room_for():
+    pipe = Pipe()
+    output = run_module.Output(pipe.write, room=lambda: 20_000)
+    lines = [record(n, size=n * 7) for n in range(200)] + [record(999, size=30_000)]
+
+    for line in lines:
+        output.write(line)
+    output.close()
+
+    assert pipe.data.decode() == "".join(lines)
+    assert all(piece.endswith(b"\n") for piece in pipe.calls)
+    assert all(len(piece) <= 20_000 or piece.count(b"\n") == 1 for piece in pipe.calls)
+    assert max(len(piece) for piece in pipe.calls if piece.count(b"\n") > 1) > run_module.PIPE_BUF
+
+
+def test_the_room_of_a_pipe_is_its_free_space_and_of_anything_else_unbounded(tmp_path):
+    read_end, write_end = os.pipe()
+    try:
+        room = run_module.room_of(write_end)
+        empty = room()
+        os.write(write_end, b"x" * 1000)
+        assert room() == empty - 1000 and empty >= run_module.PIPE_BUF
+        os.read(read_end, 400)
+        assert room() == empty - 600
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    with open(tmp_path / "out", "wb") as file:
+        assert run_module.room_of(file.fileno())() == sys.maxsize
+
+
+def test_a_pipe_whose_reader_stops_holds_whole_lines_only():
+    """What a reader that stopped finds in the pipe, whenever it looks, ends at a line's end:
+    each write fits the pipe's free space, or is at most PIPE_BUF, which the kernel takes whole."""
+    read_end, write_end = os.pipe()
+    output = run_module.Output(partial(os.write, write_end), run_module.room_of(write_end))
+    lines = [record(n, size=50 + (n * 37) % 900) for n in range(2000)]  # about 1 MB, many pipefuls
+    writer = threading.Thread(target=lambda: [output.write(line) for line in lines] and output.close(), daemon=True)
+    writer.start()
+    seen = b""
+    try:
+        while writer.is_alive() or select.select([read_end], [], [], 0)[0]:
+            time.sleep(0.02)  # the reader stops; the writer fills the pipe and waits
+            unread = int.from_bytes(fcntl.ioctl(read_end, termios.FIONREAD, bytes(4)), sys.byteorder)
+            if unread:
+                held = os.read(read_end, unread)  # exactly what the pipe holds now
+                assert held.endswith(b"\n"), "the pipe held part of a line"
+                seen += held
+            elif not writer.is_alive():
+                break
+        writer.join(5)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert seen.decode() == "".join(lines)
 
 
 def test_output_writes_anything_but_a_record_at_once_and_records_in_batches():
