@@ -9,6 +9,7 @@ with a figure; this script produces the figure, so that anyone can check it on t
     .venv/bin/python tools/measure.py backoff      # the CDK's extra second on every Retry-After
     .venv/bin/python tools/measure.py cut-body     # a body cut short: the CDK's retries vs ours
     .venv/bin/python tools/measure.py readers      # partitions read at once: as needed vs all from the start
+    .venv/bin/python tools/measure.py pages        # records a page at a time (read_batches) vs Stream.read's one by one
     .venv/bin/python tools/measure.py all          # each of them, one after the other
 
 Every figure is a median over repeated runs (--repeat), with each run printed: this machine's
@@ -336,7 +337,53 @@ def readers(args) -> None:
             "all 8 from the start (before parallel.Readers)": (("-c", ALL_READERS_AT_ONCE), {}),
         },
     )
-    print("| partitions at once | CPU s (median) | every run | wall s (median) | every run |")
+    print_cpu_and_wall("partitions at once", runs)
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+# main.py read with every stream read as before 2.3.0: the CDK's Stream.read, each record a step
+# of its own from the page to the stream thread's batch (each handed on as a list of one).
+ONE_RECORD_AT_A_TIME = """
+import sys
+from airbyte_cdk.sources.streams import Stream
+from airbyte_cdk.sources.utils.schema_helpers import InternalConfig
+from source_chartmogul import base, run
+
+def one_by_one(pages):
+    def read_records(*args, **kwargs):
+        for item in pages(*args, **kwargs):
+            yield from item if type(item) is list else (item,)
+    return read_records
+
+def read_batches(self, configured, logger, slice_logger, stream_state, state_manager):
+    self.read_records = one_by_one(self.read_records)
+    for item in Stream.read(self, configured, logger, slice_logger, stream_state, state_manager, InternalConfig()):
+        yield [item] if isinstance(item, dict) else item
+
+base.ChartmogulStream.read_batches = read_batches
+sys.argv = ["main.py", *sys.argv[1:]]
+run.main()
+"""
+
+
+def pages(args) -> None:
+    header(
+        "Records a page at a time (ChartmogulStream.read_batches) vs one at a time through the CDK's Stream.read",
+        f"tools/measure.py pages --customers {args.customers} --activities {args.activities} --repeat {args.repeat}",
+    )
+    runs = compare_reads(
+        args,
+        {
+            "a page at a time (what the connector does)": (("main.py",), {}),
+            "one record at a time, Stream.read (before 2.3.0)": (("-c", ONE_RECORD_AT_A_TIME), {}),
+        },
+    )
+    print_cpu_and_wall("records travel", runs)
+
+
+def print_cpu_and_wall(what: str, runs: dict[str, list[Read]]) -> None:
+    print(f"| {what} | CPU s (median) | every run | wall s (median) | every run |")
     print("|---|---:|---|---:|---|")
     for way, values in runs.items():
         cpus, walls = [read.cpu for read in values], [read.wall for read in values]
@@ -512,6 +559,7 @@ COMMANDS = {
     "backoff": backoff,
     "cut-body": cut_body,
     "readers": readers,
+    "pages": pages,
 }
 
 
@@ -523,13 +571,13 @@ def main() -> None:
     parser.add_argument(
         "--activities",
         type=int,
-        help="default: 50,000 for serializer, 300,000 for arenas and readers (where threads' memory grows)",
+        help="default: 50,000 for serializer, 300,000 for arenas, readers and pages (where threads' memory grows)",
     )
     args = parser.parse_args()
     os.chdir(ROOT)
     chosen = args.activities
     for name in COMMANDS if args.command == "all" else [args.command]:
-        args.activities = chosen or (300_000 if name in ("arenas", "readers") else 50_000)
+        args.activities = chosen or (300_000 if name in ("arenas", "readers", "pages") else 50_000)
         COMMANDS[name](args)
 
 
