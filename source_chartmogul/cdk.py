@@ -22,6 +22,7 @@ unit test `unit_tests/test_cdk.py` fails with that message.
 """
 
 import hashlib
+import importlib
 import inspect
 import sys
 from abc import ABC
@@ -29,7 +30,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import requests
-from airbyte_cdk import entrypoint as cdk_entrypoint
 from airbyte_cdk.entrypoint import AirbyteEntrypoint
 from airbyte_cdk.models import AirbyteLogMessage, AirbyteMessage, Level, SyncMode, Type
 from airbyte_cdk.sources import AbstractSource
@@ -41,13 +41,15 @@ FETCH_PARAMETERS = ["self", "stream_slice", "stream_state", "next_page_token"]
 
 Page = tuple[requests.PreparedRequest, requests.Response]
 
-# What run.py copies of airbyte_cdk.entrypoint: (its name there, the first 16 hex digits of the
-# sha256 of its source as copied, what copies it). The source is the file's text, so a change
+ENTRYPOINT = "airbyte_cdk.entrypoint"
+
+# What the connector copies of the CDK: (its module, its name there, the first 16 hex digits of
+# the sha256 of its source as copied, what copies it). The source is the file's text, so a change
 # to a comment counts too: a re-check then finds nothing to do, and the new fingerprint is noted.
 COPIED = [
-    ("AirbyteEntrypoint.run", "b5d0edc048e7e051", "run.Entrypoint.run_text, which copies its read branch"),
-    ("AirbyteEntrypoint.read", "e920fe25bc05bae8", "run.Entrypoint._read, which copies its loop"),
-    ("launch", "4f79b8e906191920", "run.launch, which copies it"),
+    (ENTRYPOINT, "AirbyteEntrypoint.run", "b5d0edc048e7e051", "run.Entrypoint.run_text, which copies its read branch"),
+    (ENTRYPOINT, "AirbyteEntrypoint.read", "e920fe25bc05bae8", "run.Entrypoint._read, which copies its loop"),
+    (ENTRYPOINT, "launch", "4f79b8e906191920", "run.launch, which copies it"),
 ]
 
 
@@ -238,14 +240,14 @@ def _entrypoint_problems() -> list[str]:
 
 def _copy_problems() -> list[str]:
     found = []
-    for name, recorded, copy in COPIED:
-        code: Any = cdk_entrypoint
+    for module, name, recorded, copy in COPIED:
         try:
+            code: Any = importlib.import_module(module)
             for part in name.split("."):
                 code = getattr(code, part)
             now = fingerprint(code)
-        except (AttributeError, OSError, TypeError):
-            found.append(f"{name} is gone from airbyte_cdk.entrypoint: re-check {copy}.")
+        except (ImportError, AttributeError, OSError, TypeError):
+            found.append(f"{name} is gone from {module}: re-check {copy}.")
             continue
         if now != recorded:
             found.append(
