@@ -14,8 +14,9 @@ The connector leans on a few names the CDK does not promise to keep (airbyte-cdk
   message repository), which run.Entrypoint prints around a read (`queued_messages`).
 
 run.py also copies code of `airbyte_cdk.entrypoint`, changed where it says: `AirbyteEntrypoint.run`'s
-read branch, `AirbyteEntrypoint.read`'s loop and `launch`. `COPIED` holds a fingerprint of each
-as it was copied.
+read branch, `AirbyteEntrypoint.read`'s loop and `launch`; transport.py and base.py copy what the
+CDK's send path does for a page (`HttpStream._fetch_next_page`, `HttpClient.send_request` and what
+it calls). `COPIED` holds a fingerprint of each as it was copied.
 
 Should a CDK upgrade move or change any of them, `problems()` says what, in plain words; the
 unit test `unit_tests/test_cdk.py` fails with that message.
@@ -42,6 +43,8 @@ FETCH_PARAMETERS = ["self", "stream_slice", "stream_state", "next_page_token"]
 Page = tuple[requests.PreparedRequest, requests.Response]
 
 ENTRYPOINT = "airbyte_cdk.entrypoint"
+HTTP_STREAM = "airbyte_cdk.sources.streams.http.http"
+HTTP_CLIENT = "airbyte_cdk.sources.streams.http.http_client"
 
 # What the connector copies of the CDK: (its module, its name there, the first 16 hex digits of
 # the sha256 of its source as copied, what copies it). The source is the file's text, so a change
@@ -50,6 +53,42 @@ COPIED = [
     (ENTRYPOINT, "AirbyteEntrypoint.run", "b5d0edc048e7e051", "run.Entrypoint.run_text, which copies its read branch"),
     (ENTRYPOINT, "AirbyteEntrypoint.read", "e920fe25bc05bae8", "run.Entrypoint._read, which copies its loop"),
     (ENTRYPOINT, "launch", "4f79b8e906191920", "run.launch, which copies it"),
+    (
+        HTTP_STREAM,
+        "HttpStream._fetch_next_page",
+        "975f2858fc95f0a6",
+        "base.ChartmogulStream._send, which asks the stream for the same parts of the request",
+    ),
+    (
+        HTTP_CLIENT,
+        "HttpClient.send_request",
+        "45191653d3c60901",
+        "transport.fetch, which does what it does for a page (the environment's settings, then one send)",
+    ),
+    (
+        HTTP_CLIENT,
+        "HttpClient._send",
+        "2e48de442630fc85",
+        "transport.fetch, which copies its debug logs and asks the error handler the same way",
+    ),
+    (
+        HTTP_CLIENT,
+        "HttpClient._handle_error_resolution",
+        "d09b80cf4e4a8cc5",
+        "transport.fetch, which does what it does on FAIL, IGNORE and SUCCESS",
+    ),
+    (
+        HTTP_CLIENT,
+        "HttpClient._create_prepared_request",
+        "07d5c3bb0af02e00",
+        "transport._prepare_as_the_cdk, which copies it, and transport.prepare, which must build the same request",
+    ),
+    (
+        HTTP_CLIENT,
+        "HttpClient._dedupe_query_params",
+        "59ed193652c1099d",
+        "transport._prepare_as_the_cdk, which copies it",
+    ),
 ]
 
 

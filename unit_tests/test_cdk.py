@@ -1,5 +1,5 @@
 """cdk.py: what the connector takes from the CDK's private members is still there, and the CDK
-code run.py copies is as it was copied.
+code the connector copies (run.py, transport.py, base.py) is as it was copied.
 
 When a CDK upgrade moves or changes one of them, the first test fails with a message naming
 what (cdk.problems()); the others check that the message does name it.
@@ -9,6 +9,7 @@ import requests
 from airbyte_cdk import entrypoint as cdk_entrypoint
 from airbyte_cdk.entrypoint import AirbyteEntrypoint
 from airbyte_cdk.sources.streams.http import HttpStream
+from airbyte_cdk.sources.streams.http.http_client import HttpClient
 
 from source_chartmogul import cdk
 
@@ -22,7 +23,9 @@ def test_a_fetch_next_page_that_is_gone_is_named(monkeypatch):
     monkeypatch.delattr(HttpStream, "_fetch_next_page")
 
     assert cdk.problems() == [
-        "HttpStream._fetch_next_page is gone: base.py can no longer hand a chain its prefetched page."
+        "HttpStream._fetch_next_page is gone: base.py can no longer hand a chain its prefetched page.",
+        "HttpStream._fetch_next_page is gone from airbyte_cdk.sources.streams.http.http: re-check "
+        "base.ChartmogulStream._send, which asks the stream for the same parts of the request.",
     ]
 
 
@@ -105,3 +108,18 @@ def test_a_launch_that_is_gone_is_named(monkeypatch):
     monkeypatch.delattr(cdk_entrypoint, "launch")
 
     assert cdk.problems() == ["launch is gone from airbyte_cdk.entrypoint: re-check run.launch, which copies it."]
+
+
+def test_a_changed_send_path_is_named_with_what_copies_it(monkeypatch):
+    def send(self, request, request_kwargs, log_formatter=None, exit_on_rate_limit=False):  # a CDK that sends otherwise
+        return self._session.send(request, **request_kwargs)
+
+    monkeypatch.setattr(HttpClient, "_send", send)
+
+    problems = cdk.problems()
+    assert len(problems) == 1
+    assert problems[0].startswith(
+        "HttpClient._send changed: re-check transport.fetch, which copies its debug logs and asks the error "
+        "handler the same way."
+    )
+    assert cdk.fingerprint(send) in problems[0]
