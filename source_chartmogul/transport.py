@@ -23,7 +23,8 @@ lives in `ChartmogulAdapter`, a requests transport adapter mounted on each strea
   the streams and the connection check both go through it.
 * A stream's page: `fetch` builds the request the CDK would (`prepare`), sends it once and acts
   on the error handler's verdict, in place of the CDK's `HttpClient.send_request`, whose retry,
-  rate-limit and token layers cost a page about a tenth of a millisecond and do nothing here.
+  rate-limit and token layers cost a page about 0.15 ms of CPU and do nothing here
+  (docs/architecture.md, "Sending a page").
 
 What is left when retries are exhausted is reported by `errors.py`.
 """
