@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 import requests
 from airbyte_cdk.models import FailureType, SyncMode
@@ -322,6 +322,7 @@ class ChartmogulStream(cdk.PageHook, ABC):
         super().__init__()
         # The CDK builds the session; the transport (auth, pacing, retries, timeouts) is ours.
         transport.connect(cdk.session(self), settings.api_key, settings.requests_per_second)
+        self._verdicts = self.get_error_handler()  # what the CDK's client was given, for transport.fetch
 
     @property
     def url_base(self) -> str:
@@ -398,8 +399,21 @@ class ChartmogulStream(cdk.PageHook, ABC):
         return self._send(stream_slice, stream_state, next_page_token)
 
     def _send(self, stream_slice, stream_state, next_page_token) -> cdk.Page:
+        """The page the CDK's `_fetch_next_page` would fetch, fetched by `transport.fetch`."""
+        args = {"stream_slice": stream_slice, "stream_state": stream_state, "next_page_token": next_page_token}
         with transport.urgent(self.one_chain):
-            return cdk.fetch_now(self, stream_slice, stream_state, next_page_token)
+            return transport.fetch(
+                cdk.session(self),
+                self._verdicts,
+                self.logger,
+                self.http_method,
+                urljoin(self.url_base, self.path(**args)),  # HttpStream._join_url
+                params=self.request_params(**args),
+                headers=self.request_headers(**args),
+                json=self.request_body_json(**args),
+                data=self.request_body_data(**args),
+                request_kwargs=self.request_kwargs(**args),
+            )
 
     def _request_key(self, stream_slice, stream_state, next_page_token) -> str:
         """What `_fetch_next_page` would send for these arguments, as a key."""

@@ -15,15 +15,18 @@ The connector leans on a few names the CDK does not promise to keep (airbyte-cdk
 * `Stream._get_checkpoint_reader`, `Stream._observe_state` and `Stream._checkpoint_state`: how
   `Stream.read` checkpoints, which `read_batches` does the same way.
 
-Copies of CDK code, changed where they say: `read_batches` here copies `Stream.read`, run.py
-copies `AirbyteEntrypoint.run`'s read branch, `AirbyteEntrypoint.read`'s loop and `launch`.
-`COPIED` holds a fingerprint of each as it was copied.
+Copies of CDK code, changed where they say: `read_batches` here copies `Stream.read`; run.py
+copies `AirbyteEntrypoint.run`'s read branch, `AirbyteEntrypoint.read`'s loop and `launch`;
+transport.py and base.py copy what the CDK's send path does for a page
+(`HttpStream._fetch_next_page`, `HttpClient.send_request` and what it calls). `COPIED` holds a
+fingerprint of each as it was copied.
 
 Should a CDK upgrade move or change any of them, `problems()` says what, in plain words; the
 unit test `unit_tests/test_cdk.py` fails with that message.
 """
 
 import hashlib
+import importlib
 import inspect
 import logging
 import sys
@@ -32,12 +35,10 @@ from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 import requests
-from airbyte_cdk import entrypoint as cdk_entrypoint
 from airbyte_cdk.entrypoint import AirbyteEntrypoint
 from airbyte_cdk.models import AirbyteLogMessage, AirbyteMessage, ConfiguredAirbyteStream, Level, SyncMode, Type
 from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.message import InMemoryMessageRepository
-from airbyte_cdk.sources.streams import core as cdk_core
 from airbyte_cdk.sources.streams.core import Stream
 from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.sources.types import StreamSlice
@@ -47,20 +48,55 @@ FETCH_PARAMETERS = ["self", "stream_slice", "stream_state", "next_page_token"]
 
 Page = tuple[requests.PreparedRequest, requests.Response]
 
-# What the connector copies of the CDK: (the CDK module, the name there, the first 16 hex digits
-# of the sha256 of its source as copied, what copies it). The source is the file's text, so a
-# change to a comment counts too: a re-check then finds nothing to do, and the new fingerprint is
-# noted.
+ENTRYPOINT = "airbyte_cdk.entrypoint"
+HTTP_STREAM = "airbyte_cdk.sources.streams.http.http"
+HTTP_CLIENT = "airbyte_cdk.sources.streams.http.http_client"
+STREAM = "airbyte_cdk.sources.streams.core"
+
+# What the connector copies of the CDK: (its module, its name there, the first 16 hex digits of
+# the sha256 of its source as copied, what copies it). The source is the file's text, so a change
+# to a comment counts too: a re-check then finds nothing to do, and the new fingerprint is noted.
 COPIED = [
+    (ENTRYPOINT, "AirbyteEntrypoint.run", "b5d0edc048e7e051", "run.Entrypoint.run_text, which copies its read branch"),
+    (ENTRYPOINT, "AirbyteEntrypoint.read", "e920fe25bc05bae8", "run.Entrypoint._read, which copies its loop"),
+    (ENTRYPOINT, "launch", "4f79b8e906191920", "run.launch, which copies it"),
+    (STREAM, "Stream.read", "f8f1c7db3b3c11b3", "cdk.read_batches, which copies it"),
     (
-        cdk_entrypoint,
-        "AirbyteEntrypoint.run",
-        "b5d0edc048e7e051",
-        "run.Entrypoint.run_text, which copies its read branch",
+        HTTP_STREAM,
+        "HttpStream._fetch_next_page",
+        "975f2858fc95f0a6",
+        "base.ChartmogulStream._send, which asks the stream for the same parts of the request",
     ),
-    (cdk_entrypoint, "AirbyteEntrypoint.read", "e920fe25bc05bae8", "run.Entrypoint._read, which copies its loop"),
-    (cdk_entrypoint, "launch", "4f79b8e906191920", "run.launch, which copies it"),
-    (cdk_core, "Stream.read", "f8f1c7db3b3c11b3", "cdk.read_batches, which copies it"),
+    (
+        HTTP_CLIENT,
+        "HttpClient.send_request",
+        "45191653d3c60901",
+        "transport.fetch, which does what it does for a page (the environment's settings, then one send)",
+    ),
+    (
+        HTTP_CLIENT,
+        "HttpClient._send",
+        "2e48de442630fc85",
+        "transport.fetch, which copies its debug logs and asks the error handler the same way",
+    ),
+    (
+        HTTP_CLIENT,
+        "HttpClient._handle_error_resolution",
+        "d09b80cf4e4a8cc5",
+        "transport.fetch, which does what it does on FAIL, IGNORE and SUCCESS",
+    ),
+    (
+        HTTP_CLIENT,
+        "HttpClient._create_prepared_request",
+        "07d5c3bb0af02e00",
+        "transport._prepare_as_the_cdk, which copies it, and transport.prepare, which must build the same request",
+    ),
+    (
+        HTTP_CLIENT,
+        "HttpClient._dedupe_query_params",
+        "59ed193652c1099d",
+        "transport._prepare_as_the_cdk, which copies it",
+    ),
 ]
 
 
@@ -326,13 +362,13 @@ def _entrypoint_problems() -> list[str]:
 def _copy_problems() -> list[str]:
     found = []
     for module, name, recorded, copy in COPIED:
-        code: Any = module
         try:
+            code: Any = importlib.import_module(module)
             for part in name.split("."):
                 code = getattr(code, part)
             now = fingerprint(code)
-        except (AttributeError, OSError, TypeError):
-            found.append(f"{name} is gone from {module.__name__}: re-check {copy}.")
+        except (ImportError, AttributeError, OSError, TypeError):
+            found.append(f"{name} is gone from {module}: re-check {copy}.")
             continue
         if now != recorded:
             found.append(

@@ -10,6 +10,7 @@ with a figure; this script produces the figure, so that anyone can check it on t
     .venv/bin/python tools/measure.py cut-body     # a body cut short: the CDK's retries vs ours
     .venv/bin/python tools/measure.py readers      # partitions read at once: as needed vs all from the start
     .venv/bin/python tools/measure.py pages        # records a page at a time (read_batches) vs Stream.read's one by one
+    .venv/bin/python tools/measure.py send         # a page's send path, adapter aside: the CDK's vs transport.fetch
     .venv/bin/python tools/measure.py all          # each of them, one after the other
 
 Every figure is a median over repeated runs (--repeat), with each run printed: this machine's
@@ -552,6 +553,53 @@ def cut_body(args) -> None:
         print_attempts(compare_clients(mode, ["ours", "cdk-default"]))
 
 
+# --- send --------------------------------------------------------------------------------------
+
+
+def send_path(args) -> None:
+    """The CPU a page costs between the stream and the transport adapter, the adapter stubbed out
+    (it answers at once with a parsed empty page): the CDK's `HttpClient.send_request` (as
+    `cdk.fetch_now` calls it) against `transport.fetch` (as `ChartmogulStream._send` calls it)."""
+    import requests
+    from requests.adapters import BaseAdapter
+
+    from source_chartmogul import cdk, transport
+    from source_chartmogul.config import parse_config
+    from source_chartmogul.streams import Customers
+
+    class Instant(BaseAdapter):
+        def send(self, request, **kwargs):
+            response = requests.Response()
+            response.status_code, response._content, response.request, response.url = 200, b"{}", request, request.url
+            answer = transport.Answer.of(response, 1)
+            answer.body = {"entries": [], "has_more": False}
+            return answer
+
+        def close(self) -> None:
+            pass
+
+    header("A page's send path, the adapter stubbed out", "tools/measure.py send")
+    stream = Customers(parse_config({"api_key": "measure-api-key-0123456789", "start_date": START_DATE}))
+    for scheme in ("https://", "http://"):  # whatever CHARTMOGUL_BASE_URL says, nothing goes out
+        cdk.session(stream).mount(scheme, Instant())
+    token = {"cursor": "c-2"}
+    ways = {
+        "the CDK's (HttpClient.send_request)": lambda: cdk.fetch_now(stream, {}, {}, token),
+        "ours (transport.fetch)": lambda: stream._send({}, {}, token),
+    }
+    calls = 3000
+    runs: dict[str, list[float]] = defaultdict(list)
+    for _ in range(args.repeat):
+        for name, way in ways.items():
+            began = time.process_time()
+            for _ in range(calls):
+                way()
+            runs[name].append((time.process_time() - began) / calls * 1e6)
+    print(f"\n| way ({calls:,} pages a run) | µs of CPU a page, median of {args.repeat} | runs |\n|---|---:|---|")
+    for name, values in runs.items():
+        print(f"| {name} | {median(values):.0f} | {', '.join(f'{v:.0f}' for v in values)} |")
+
+
 COMMANDS = {
     "serializer": serializer,
     "exit": exit_cost,
@@ -560,6 +608,7 @@ COMMANDS = {
     "cut-body": cut_body,
     "readers": readers,
     "pages": pages,
+    "send": send_path,
 }
 
 

@@ -1,5 +1,5 @@
 """cdk.py: what the connector takes from the CDK's private members is still there, and the CDK
-code run.py copies is as it was copied.
+code the connector copies (run.py, transport.py, base.py) is as it was copied.
 
 When a CDK upgrade moves or changes one of them, the first test fails with a message naming
 what (cdk.problems()); the others check that the message does name it.
@@ -22,6 +22,7 @@ from airbyte_cdk.models import (
 from airbyte_cdk.sources.connector_state_manager import ConnectorStateManager
 from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.sources.streams.http import HttpStream
+from airbyte_cdk.sources.streams.http.http_client import HttpClient
 from airbyte_cdk.sources.utils.schema_helpers import InternalConfig
 from airbyte_cdk.sources.utils.slice_logger import DebugSliceLogger
 
@@ -37,7 +38,9 @@ def test_a_fetch_next_page_that_is_gone_is_named(monkeypatch):
     monkeypatch.delattr(HttpStream, "_fetch_next_page")
 
     assert cdk.problems() == [
-        "HttpStream._fetch_next_page is gone: base.py can no longer hand a chain its prefetched page."
+        "HttpStream._fetch_next_page is gone: base.py can no longer hand a chain its prefetched page.",
+        "HttpStream._fetch_next_page is gone from airbyte_cdk.sources.streams.http.http: re-check "
+        "base.ChartmogulStream._send, which asks the stream for the same parts of the request.",
     ]
 
 
@@ -250,3 +253,18 @@ def test_a_changed_stream_read_is_named_with_what_copies_it(monkeypatch):
     problems = cdk.problems()
     assert len(problems) == 1
     assert problems[0].startswith("Stream.read changed: re-check cdk.read_batches, which copies it.")
+
+
+def test_a_changed_send_path_is_named_with_what_copies_it(monkeypatch):
+    def send(self, request, request_kwargs, log_formatter=None, exit_on_rate_limit=False):  # a CDK that sends otherwise
+        return self._session.send(request, **request_kwargs)
+
+    monkeypatch.setattr(HttpClient, "_send", send)
+
+    problems = cdk.problems()
+    assert len(problems) == 1
+    assert problems[0].startswith(
+        "HttpClient._send changed: re-check transport.fetch, which copies its debug logs and asks the error "
+        "handler the same way."
+    )
+    assert cdk.fingerprint(send) in problems[0]

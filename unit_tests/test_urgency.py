@@ -4,20 +4,21 @@ import logging
 
 import requests_mock
 
-from source_chartmogul import cdk, transport
+from source_chartmogul import transport
 from source_chartmogul.source import SourceChartmogul
 from unit_tests.conftest import BASE_URL, CONFIG, catalog, page
 
 
 def test_one_chain_lists_are_urgent_parallel_chains_are_not(api, monkeypatch):
     seen: list[tuple[str, bool]] = []
-    original = cdk.fetch_now
+    original = transport.fetch
+    names = {"customers": "customers", "subscriptions": "customer_subscriptions", "activities": "activities"}
 
-    def recording(stream, stream_slice, stream_state, next_page_token):
-        seen.append((stream.name, transport._urgency.active))
-        return original(stream, stream_slice, stream_state, next_page_token)
+    def recording(session, handler, logger, method, url, **kwargs):
+        seen.append((names[url.rsplit("/", 1)[-1]], transport._urgency.active))
+        return original(session, handler, logger, method, url, **kwargs)
 
-    monkeypatch.setattr(cdk, "fetch_now", recording)
+    monkeypatch.setattr(transport, "fetch", recording)
     customers = [{"id": n, "uuid": f"cus_{n}"} for n in (1, 2)]
     # requests-mock answers with the last matching registration: the catch-all goes first.
     api.get(requests_mock.ANY, json=page([]))  # every customer's subscriptions, every activities window
