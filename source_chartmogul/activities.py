@@ -61,6 +61,7 @@ class Activities(ChartmogulStream):
     primary_key = "uuid"
     cursor_field = CURSOR_FIELD
     state_checkpoint_interval = PAGE_SIZE
+    prefetch_pages = False  # its windows are partitions, read several at once
 
     def __init__(self, settings, now: datetime | None = None):
         super().__init__(settings)
@@ -186,9 +187,7 @@ class Activities(ChartmogulStream):
         else:
             inside = [i for i, date in enumerate(dates) if start <= date and (end is None or date < end)]
             kept, kept_dates = [records[i] for i in inside], [dates[i] for i in inside]
-        token = self._follow(response, split)  # checked before the page's records go out (PageChains)
-        # The window's next page travels while this one's records go out (base.Prefetch).
-        self.prefetch_next(stream_slice, kwargs.get("stream_state"), token)
+        self._follow(response, split)  # checked before the page's records go out (PageChains)
         if not kept:
             return []
         # Dates are parsed once, here; what the state needs of them follows the page's records.

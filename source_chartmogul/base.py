@@ -312,6 +312,12 @@ class ChartmogulStream(cdk.PageHook, ABC):
     # A list only one chain of pages can read (customers, invoices...): its requests do not queue
     # behind those of the chains that read in parallel (transport.Pacer), since it bounds the sync.
     one_chain = False
+    # Each chain's next page is requested while this page's records go out (Prefetch); not for a
+    # stream whose chains are partitions read several at once (parallel.ordered): their reader
+    # comes back for the next page as soon as it has queued this one's records, and a prefetch
+    # there only added a thread hop a page (a tenth of the CPU of a large activities read,
+    # docs/architecture.md).
+    prefetch_pages = True
     primary_key: str | list[str] | None = "uuid"
     ignore_not_found = False
 
@@ -363,13 +369,9 @@ class ChartmogulStream(cdk.PageHook, ABC):
         """What this stream's read prefetches with: its own, and that of any stream read through it."""
         return [self.prefetch]
 
-    def read_chain(self, stream_slice: Mapping[str, Any]) -> Iterator:
-        """Every page of one chain (`HttpStream.read_records`: a list of records a page); what it
-        prefetched is dropped when it is left before its end (its reader stopped, or it failed)."""
-        try:
-            yield from HttpStream.read_records(self, SyncMode.full_refresh, stream_slice=stream_slice)
-        finally:
-            self.prefetch.drop(stream_slice)
+    def read_chain(self, stream_slice: Mapping[str, Any]) -> Iterable:
+        """Every page of one chain, a partition (`HttpStream.read_records`: a list of records a page)."""
+        return HttpStream.read_records(self, SyncMode.full_refresh, stream_slice=stream_slice)
 
     def prefetch_next(
         self,
@@ -378,7 +380,7 @@ class ChartmogulStream(cdk.PageHook, ABC):
         next_page_token: Mapping[str, Any] | None,
     ) -> None:
         """Request the chain's next page now; called once PageChains has accepted its token."""
-        if not next_page_token:
+        if not next_page_token or not self.prefetch_pages:
             return
         # Built from the slice as it is now: the request is the same whenever it is sent. Read a
         # page per call (resumable full refresh), a chain is next called with the token as its
@@ -574,6 +576,7 @@ class FanOutStream(CursorStream, ABC):
     """
 
     one_chain = False  # its own requests are the children's, read in parallel; its parents are one chain
+    prefetch_pages = False  # the children's chains; the parents (a stream of their own) prefetch
 
     parent_key_name: str
     parent_key = "uuid"

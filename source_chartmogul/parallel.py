@@ -12,8 +12,8 @@ A partition's reader may also yield `Spawn(keys)`: new partitions that come righ
 How many partitions read at once grows with need, up to `workers`: one at first, twice as many
 each time the consumer waits at least `WAITED_SECONDS` for the partition it is emitting. Against
 a slow API (ChartMogul answers in 150-300 ms) the consumer waits on the first pages and all
-`workers` read within a few round trips. Against a fast one a single reader (its next page
-prefetched, base.Prefetch) keeps the consumer busy, and more readers only cost CPU: on a local
+`workers` read within a few round trips. Against a fast one the partition being emitted and
+one reader behind it keep the consumer busy, and more readers only cost CPU: on a local
 stand-in, 8 readers at once took a third more CPU than one for the same 300,000 activities
 (docs/architecture.md). A partition's thread starts only once it may read.
 

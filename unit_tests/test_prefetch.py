@@ -1,7 +1,8 @@
 """Prefetch (base.py): each chain's next page is requested while the current page's records go out.
 
-What is checked, for the three kinds of chain (a stream's own list read a page per call by the
-CDK's resumable full refresh, an activities window read whole, a fan-out's parents):
+What is checked, for the two kinds of chain that prefetch (a stream's own list read a page per
+call by the CDK's resumable full refresh, a fan-out's parents), and that the chains read as
+partitions (activities windows, a fan-out's children) do not:
 
 * the next page's request goes out before the current page's records are all taken;
 * one page ahead, never more; nothing lost, nothing requested or emitted twice;
@@ -167,38 +168,37 @@ def test_a_consumer_that_never_pauses_still_gets_every_next_page_prefetched(api)
     assert all(name.startswith("prefetch-") for name in chain.threads[1:]), chain.threads
 
 
-def test_an_activities_window_requests_its_next_page_while_its_records_go_out(api):
-    """A chain read whole in one call (`_read_pages`), as each activities window and each
-    fan-out parent's children are."""
+def test_an_activities_window_is_a_partition_its_reader_asks_for_each_page_itself(api):
+    """A partition's reader (activities windows, fan-out children) comes back for its next page
+    as soon as it has queued this one's records: a prefetch would only add a thread hop."""
     activities = [activity(n, START + timedelta(days=n)) for n in range(12)]
     fake = serve(api, activities, page_size=3)
-    cursors = [None] + [f"opaque-act-{n:05d}" for n in (2, 5, 8)]  # the FakeActivities' cursors
-    arrived = {cursor: threading.Event() for cursor in cursors}
-    taken_when_asked = {}
-    taken = []
+    threads = []
 
     def noting(request, context):
-        cursor = query(request).get("cursor")
-        taken_when_asked[cursor] = len(taken)
-        arrived[cursor].set()
+        threads.append(threading.current_thread().name)
         return fake(request, context)
 
     api.get(BASE_URL + "/v1/activities", json=noting)
     window = {"start": START, "end": NOW, "first_page": False}  # one window, not split
-    next_page_arrived = []
-    for item in activities_stream().read_chain(window):
-        if type(item) is not list:
-            continue  # what the state needs of a page, after its records
-        index = len(taken) // 3  # the page's, while its records go out
-        taken += item
-        if index + 1 < len(cursors):
-            next_page_arrived.append(arrived[cursors[index + 1]].wait(WAIT))
+    stream = activities_stream()
+    taken = [record for item in stream.read_chain(window) if type(item) is list for record in item]
 
-    assert next_page_arrived == [True, True, True]
     assert [r["uuid"] for r in taken] == [a["uuid"] for a in activities]
-    assert [r for r in api.request_history if query(r).get("cursor") in cursors[1:]] == api.request_history[1:]
-    assert len(api.request_history) == 4
-    assert all(taken_when_asked[cursors[n]] < 3 * n for n in (1, 2, 3)), taken_when_asked
+    assert threads == [threading.current_thread().name] * 4  # every page by the reader, once
+    assert len(stream.prefetch) == 0
+
+
+def test_a_fan_out_s_children_are_partitions_and_not_prefetched(api):
+    children = [[{"uuid": f"sub_{n}"}] for n in range(3)]
+    Chain(api, "/v1/customers", [[{"id": 1, "uuid": "cus_1"}]])
+    child = Chain(api, "/v1/customers/cus_1/subscriptions", children)
+
+    records = [r for r in s.CustomerSubscriptions(settings()).read_only_records() if isinstance(r, Mapping)]
+
+    assert [r["uuid"] for r in records] == ["sub_0", "sub_1", "sub_2"]
+    assert child.asked == [None, "c-1", "c-2"]
+    assert len(set(child.threads)) == 1 and not child.threads[0].startswith("prefetch-"), child.threads
 
 
 def test_the_parents_next_page_is_requested_while_this_page_s_children_are_read(api):
@@ -448,22 +448,4 @@ def test_activities_full_read_through_parallel_windows_loses_and_repeats_nothing
     assert [r["uuid"] for r in records] == [a["uuid"] for a in activities]
     asked = [(query(r).get("start-date"), query(r).get("cursor")) for r in api.request_history]
     assert len(asked) == len(set(asked))  # no page requested twice
-    assert len(stream.prefetch) == 0
-
-
-def test_a_window_left_by_its_reader_drops_its_prefetch_while_the_stream_reads_on(api):
-    """A parallel reader stops at its next batch when the stream stops: its chain's prefetch goes
-    with it, even though the stream's read() has not ended yet."""
-    serve(api, [activity(n, START + timedelta(days=n)) for n in range(12)], page_size=3)
-    stream = activities_stream()
-    window = {"start": START, "end": NOW, "first_page": False}
-    other = {"start": START, "end": NOW - timedelta(days=1), "first_page": False}
-    chain, other_chain = stream.read_chain(window), stream.read_chain(other)
-
-    next(chain), next(other_chain)
-    assert len(stream.prefetch) == 2
-    chain.close()
-
-    assert len(stream.prefetch) == 1  # the other window's is kept: it reads on
-    assert sum(len(item) for item in other_chain if type(item) is list) == 9  # 12, the first page taken above
     assert len(stream.prefetch) == 0
