@@ -19,11 +19,14 @@ stand-in, 8 readers at once took a third more CPU than one for the same 300,000 
 
 Memory stays flat however large the stream: the partition being emitted (the head) holds at
 most HEAD_BATCHES batches before its reader waits, and all the partitions behind it share a
-budget of AHEAD_BATCHES. Once the budget is spent every reader behind the head waits for it,
-so the budget is sized for the readers behind to keep going while the head walks a partition
-of a dozen pages (about twice the size activities.py aims its parts at, which it undershoots
-when the activities grow denser within a window): 7 readers x 12 pages of 200 records (half
-that stalled the readers: docs/benchmark.md).
+budget of AHEAD_BATCHES_PER_READER for each reader allowed behind the head. Once the budget is
+spent every reader behind the head waits for it. With all 8 readers (a slow API) that is 80
+batches, sized for the readers behind to keep going while the head walks a partition of a
+dozen pages (about twice the size activities.py aims its parts at, which it undershoots when
+the activities grow denser within a window): 7 readers x 12 pages of 200 records (half that
+stalled the readers: docs/benchmark.md). With the one reader a fast API needs, it is 10: the
+readers are then faster than the consumer, and a budget sized for eight only held more
+records in memory (a peak of about 110 MB rather than 87 on a read of 300,000 activities).
 """
 
 import queue
@@ -39,7 +42,7 @@ R = TypeVar("R")
 
 BATCH = 200
 HEAD_BATCHES = 4
-AHEAD_BATCHES = 80  # 16,000 records, whatever the size of the stream
+AHEAD_BATCHES_PER_READER = 10  # 2,000 records a reader; 16,000 at most (8 readers), whatever the size of the stream
 LOOKAHEAD = 4  # partitions taken from the caller ahead of time, per reader
 # A wait for the head partition this long means its reader waits on the network: read more at
 # once. Far above what a page costs to parse (about 2 ms) or a thread switch (5 ms), far below a
@@ -85,7 +88,7 @@ class _Schedule:
         self.read = read
         self.readers = readers
         self.stop = threading.Event()
-        self.budget = threading.Semaphore(AHEAD_BATCHES)
+        self.budget = threading.Semaphore(AHEAD_BATCHES_PER_READER * readers.now)
         self.pending: deque[_Partition] = deque()
         self.head: _Partition | None = None
         self.lock = threading.Lock()
@@ -114,7 +117,9 @@ class _Schedule:
     def more_readers(self) -> None:
         """The consumer waited for the head: let twice as many partitions read at once."""
         with self.lock:
+            before = self.readers.now
             if self.readers.more():
+                self.budget.release(AHEAD_BATCHES_PER_READER * (self.readers.now - before))
                 self._start_readers()
 
     def done_reading(self, partition: "_Partition") -> None:

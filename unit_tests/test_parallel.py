@@ -6,7 +6,15 @@ import time
 
 import pytest
 
-from source_chartmogul.parallel import AHEAD_BATCHES, BATCH, HEAD_BATCHES, LOOKAHEAD, WAITED_SECONDS, Readers, ordered
+from source_chartmogul.parallel import (
+    AHEAD_BATCHES_PER_READER,
+    BATCH,
+    HEAD_BATCHES,
+    LOOKAHEAD,
+    WAITED_SECONDS,
+    Readers,
+    ordered,
+)
 from unit_tests.conftest import Gauge
 
 
@@ -172,7 +180,7 @@ def test_closing_the_consumer_early_stops_every_worker():
     with lock:
         assert sum(produced.values()) == total  # nobody reads any more
     # Memory stays bounded: the head's queue, the shared budget, and a batch in each reader's hands.
-    assert sum(produced.values()) <= BATCH * (HEAD_BATCHES + AHEAD_BATCHES + 4 + 1), produced
+    assert sum(produced.values()) <= BATCH * (HEAD_BATCHES + AHEAD_BATCHES_PER_READER * 4 + 4 + 1), produced
 
 
 def test_stopping_after_an_error_in_the_consumer_stops_every_worker():
@@ -188,3 +196,32 @@ def test_stopping_after_an_error_in_the_consumer_stops_every_worker():
             raise KeyError("the consumer failed")
 
     assert wait_for_threads(baseline) <= baseline
+
+
+def test_the_read_ahead_budget_is_per_reader_allowed_so_one_reader_holds_little():
+    """A consumer that never waits for the head keeps one reader behind it, and that reader's
+    share of the budget (AHEAD_BATCHES_PER_READER batches) is all that is read ahead."""
+    produced = {}
+    lock = threading.Lock()
+
+    def endless(partition):
+        i = 0
+        while True:
+            with lock:
+                produced[partition] = produced.get(partition, 0) + 1
+            yield (partition, i)
+            i += 1
+
+    readers = Readers(8)
+    consumer = ordered(range(50), endless, workers=8, readers=readers)
+    assert next(consumer) == (0, 0)
+    time.sleep(0.3)  # every reader fills what it may, and waits
+    with lock:
+        total = sum(produced.values())
+    consumer.close()
+
+    assert readers.now == 1
+    # The head's own room, one reader's share of the budget, and what the two readers hold
+    # (a batch being filled each, and the record that ended it).
+    assert total < BATCH * (HEAD_BATCHES + AHEAD_BATCHES_PER_READER + 3), produced
+    assert total > BATCH * (HEAD_BATCHES + 2)  # the budget was used: read ahead beyond the head's room
