@@ -315,8 +315,7 @@ class ChartmogulStream(cdk.PageHook, ABC):
     # Each chain's next page is requested while this page's records go out (Prefetch); not for a
     # stream whose chains are partitions read several at once (parallel.ordered): their reader
     # comes back for the next page as soon as it has queued this one's records, and a prefetch
-    # there only added a thread hop a page (a tenth of the CPU of a large activities read,
-    # docs/architecture.md).
+    # there only added a thread hop a page (docs/architecture.md, "7. A page at a time").
     prefetch_pages = True
     primary_key: str | list[str] | None = "uuid"
     ignore_not_found = False

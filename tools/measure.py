@@ -9,7 +9,7 @@ with a figure; this script produces the figure, so that anyone can check it on t
     .venv/bin/python tools/measure.py backoff      # the CDK's extra second on every Retry-After
     .venv/bin/python tools/measure.py cut-body     # a body cut short: the CDK's retries vs ours
     .venv/bin/python tools/measure.py readers      # partitions read at once: as needed vs all from the start
-    .venv/bin/python tools/measure.py pages        # records a page at a time (read_batches) vs Stream.read's one by one
+    .venv/bin/python tools/measure.py pages        # a page at a time, partitions not prefetched, vs 2.2.0
     .venv/bin/python tools/measure.py send         # a page's send path, adapter aside: the CDK's vs transport.fetch
     .venv/bin/python tools/measure.py all          # each of them, one after the other
 
@@ -343,13 +343,22 @@ def readers(args) -> None:
 
 # --- pages ---------------------------------------------------------------------------------------
 
-# main.py read with every stream read as before 2.3.0: the CDK's Stream.read, each record a step
-# of its own from the page to the stream thread's batch (each handed on as a list of one).
-ONE_RECORD_AT_A_TIME = """
+# main.py read with the partitions (activities windows, fan-out children) prefetched, as before
+# 2.3.0: each of their pages sent by a prefetch thread and handed back to the partition's reader.
+PARTITIONS_PREFETCHED = """
 import sys
+from source_chartmogul import activities, base, run
+
+activities.Activities.prefetch_pages = base.FanOutStream.prefetch_pages = True
+"""
+
+# ... and with every stream read as before 2.3.0 too: the CDK's Stream.read, each record a step
+# of its own from the page to the stream thread's batch (each handed on as a list of one).
+ONE_RECORD_AT_A_TIME = (
+    PARTITIONS_PREFETCHED
+    + """
 from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.sources.utils.schema_helpers import InternalConfig
-from source_chartmogul import base, run
 
 def one_by_one(pages):
     def read_records(*args, **kwargs):
@@ -363,6 +372,10 @@ def read_batches(self, configured, logger, slice_logger, stream_state, state_man
         yield [item] if isinstance(item, dict) else item
 
 base.ChartmogulStream.read_batches = read_batches
+"""
+)
+
+RUN_MAIN = """
 sys.argv = ["main.py", *sys.argv[1:]]
 run.main()
 """
@@ -370,14 +383,18 @@ run.main()
 
 def pages(args) -> None:
     header(
-        "Records a page at a time (ChartmogulStream.read_batches) vs one at a time through the CDK's Stream.read",
+        "Records a page at a time (read_batches), partitions not prefetched, vs as in 2.2.0",
         f"tools/measure.py pages --customers {args.customers} --activities {args.activities} --repeat {args.repeat}",
     )
     runs = compare_reads(
         args,
         {
-            "a page at a time (what the connector does)": (("main.py",), {}),
-            "one record at a time, Stream.read (before 2.3.0)": (("-c", ONE_RECORD_AT_A_TIME), {}),
+            "a page at a time, partitions not prefetched (2.3.0)": (("main.py",), {}),
+            "a page at a time, partitions prefetched": (("-c", PARTITIONS_PREFETCHED + RUN_MAIN), {}),
+            "one record at a time through Stream.read, partitions prefetched (2.2.0)": (
+                ("-c", ONE_RECORD_AT_A_TIME + RUN_MAIN),
+                {},
+            ),
         },
     )
     print_cpu_and_wall("records travel", runs)
