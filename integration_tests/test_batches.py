@@ -10,7 +10,7 @@ import logging
 from datetime import datetime, timezone
 
 import pytest
-from airbyte_cdk.models import AirbyteMessage, AirbyteMessageSerializer, ConfiguredAirbyteCatalogSerializer, SyncMode
+from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer, SyncMode
 from airbyte_cdk.sources.connector_state_manager import ConnectorStateManager
 from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.sources.utils.schema_helpers import InternalConfig
@@ -20,6 +20,7 @@ from integration_tests.harness import config
 from source_chartmogul.activities import Activities
 from source_chartmogul.config import parse_config
 from source_chartmogul.streams import ALL_STREAMS
+from testing.messages import flat
 from testing.streams import catalog
 
 LOGGER = logging.getLogger("airbyte")
@@ -36,18 +37,6 @@ def new_stream(stream_class, settings):
     if isinstance(stream, Activities):
         stream._now = NOW
     return stream
-
-
-def flat(items) -> list:
-    out = []
-    for item in items:
-        if isinstance(item, list):
-            out += item
-        elif isinstance(item, AirbyteMessage):
-            out.append(AirbyteMessageSerializer.dump(item))
-        else:
-            out.append(item)
-    return out
 
 
 def read(stream, mode: SyncMode, state: dict, batches: bool) -> list:

@@ -12,8 +12,6 @@ import requests
 from airbyte_cdk import entrypoint as cdk_entrypoint
 from airbyte_cdk.entrypoint import AirbyteEntrypoint
 from airbyte_cdk.models import (
-    AirbyteMessage,
-    AirbyteMessageSerializer,
     AirbyteStream,
     ConfiguredAirbyteStream,
     DestinationSyncMode,
@@ -27,6 +25,7 @@ from airbyte_cdk.sources.utils.schema_helpers import InternalConfig
 from airbyte_cdk.sources.utils.slice_logger import DebugSliceLogger
 
 from source_chartmogul import cdk
+from testing.messages import flat
 
 
 def test_the_cdk_still_offers_what_cdk_py_relies_on():
@@ -164,19 +163,6 @@ class Paged(Stream):
             yield page
             n += size
             self._state = {"n": n}
-
-
-def flat(items) -> list:
-    """Lists opened up; messages as JSON, to be compared."""
-    out = []
-    for item in items:
-        if isinstance(item, list):
-            out += item
-        elif isinstance(item, AirbyteMessage):
-            out.append(AirbyteMessageSerializer.dump(item))
-        else:
-            out.append(item)
-    return out
 
 
 def one_by_one(stream: Paged) -> Paged:

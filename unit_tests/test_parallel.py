@@ -153,18 +153,26 @@ def test_an_error_in_the_first_partition_is_raised_even_if_later_ones_are_fine()
         list(ordered(range(6), read, workers=3))
 
 
-def test_closing_the_consumer_early_stops_every_worker():
-    baseline = wait_for_threads(0)
-    produced = {}
-    lock = threading.Lock()
+class Endless:
+    """A partition reader that never ends; counts what it produced, per partition."""
 
-    def endless(partition):
+    def __init__(self):
+        self.produced: dict = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, partition):
         i = 0
         while True:
-            with lock:
-                produced[partition] = produced.get(partition, 0) + 1
+            with self.lock:
+                self.produced[partition] = self.produced.get(partition, 0) + 1
             yield (partition, i)
             i += 1
+
+
+def test_closing_the_consumer_early_stops_every_worker():
+    baseline = wait_for_threads(0)
+    endless = Endless()
+    produced, lock = endless.produced, endless.lock
 
     consumer = ordered(range(50), endless, workers=4)
     first = [next(consumer) for _ in range(10)]
@@ -201,16 +209,8 @@ def test_stopping_after_an_error_in_the_consumer_stops_every_worker():
 def test_the_read_ahead_budget_is_per_reader_allowed_so_one_reader_holds_little():
     """A consumer that never waits for the head keeps one reader behind it, and that reader's
     share of the budget (AHEAD_BATCHES_PER_READER batches) is all that is read ahead."""
-    produced = {}
-    lock = threading.Lock()
-
-    def endless(partition):
-        i = 0
-        while True:
-            with lock:
-                produced[partition] = produced.get(partition, 0) + 1
-            yield (partition, i)
-            i += 1
+    endless = Endless()
+    produced, lock = endless.produced, endless.lock
 
     readers = Readers(8)
     consumer = ordered(range(50), endless, workers=8, readers=readers)
