@@ -231,12 +231,6 @@ class _Senders:
 _senders = _Senders(MAX_PREFETCH_THREADS)
 
 
-@dataclass
-class _Prefetched:
-    future: Future
-    chain: Mapping[str, Any] | None  # the slice the chain is read with; `drop` finds it by identity
-
-
 class Prefetch:
     """The next page of each chain of one stream, requested as soon as its token is known.
 
@@ -250,48 +244,44 @@ class Prefetch:
     Pages are found by the request itself (method, path, parameters, headers, body), not by
     where they were asked from: a chain can only be handed the answer to exactly the request it
     would have sent. An error of that request is raised when the page is taken, where the chain
-    would have met it; a page never taken (its chain stopped, the stream failed) is dropped.
+    would have met it; a page never taken (its chain stopped, the stream failed) is dropped when
+    the stream's read ends (`close`).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pages: dict[str, _Prefetched] = {}
+        self._pages: dict[str, Future] = {}
         self._open = True
 
-    def ask(self, key: str, chain: Mapping[str, Any] | None, send: Callable[[], cdk.Page]) -> None:
+    def ask(self, key: str, send: Callable[[], cdk.Page]) -> None:
         future: Future = Future()
         with self._lock:
             if not self._open or key in self._pages:
                 return
-            self._pages[key] = _Prefetched(future, chain)
+            self._pages[key] = future
         _senders.submit(future, send)
 
     def take(self, key: str) -> cdk.Page | None:
         """The answer to the request `key`, if it was prefetched; None: send it now."""
         with self._lock:
-            prefetched = self._pages.pop(key, None)
-        if prefetched is None or prefetched.future.cancel():  # cancelled: it had not gone yet
+            future = self._pages.pop(key, None)
+        if future is None or future.cancel():  # cancelled: it had not gone yet
             return None
-        return prefetched.future.result()  # waits for it; raises its error here
-
-    def drop(self, chain: Mapping[str, Any] | None = None) -> None:
-        """Forget what `chain` (None: every chain) prefetched: a request not yet sent never goes,
-        one in flight is let finish and thrown away (a request cannot be called back)."""
-        with self._lock:
-            gone = [key for key, prefetched in self._pages.items() if chain is None or prefetched.chain is chain]
-            dropped = [self._pages.pop(key) for key in gone]
-        for prefetched in dropped:
-            prefetched.future.cancel()
+        return future.result()  # waits for it; raises its error here
 
     def open(self) -> None:
         with self._lock:
             self._open = True
 
     def close(self) -> None:
-        """The stream's read is over: drop every page, prefetch no more until it is read again."""
+        """The stream's read is over: forget every page, prefetch no more until it is read again.
+        A request not yet sent never goes; one in flight is let finish and thrown away (a request
+        cannot be called back)."""
         with self._lock:
             self._open = False
-        self.drop()
+            dropped, self._pages = list(self._pages.values()), {}
+        for future in dropped:
+            future.cancel()
 
     def __len__(self) -> int:
         with self._lock:
@@ -390,7 +380,7 @@ class ChartmogulStream(cdk.PageHook, ABC):
             key = self._request_key(snapshot, stream_state, next_page_token)
         except Exception:
             return  # not prefetched: the same error comes where the chain builds that request
-        self.prefetch.ask(key, stream_slice, lambda: self._send(snapshot, stream_state, next_page_token))
+        self.prefetch.ask(key, lambda: self._send(snapshot, stream_state, next_page_token))
 
     def fetch_page(self, stream_slice, stream_state, next_page_token) -> cdk.Page:
         if next_page_token:
