@@ -288,6 +288,13 @@ class Prefetch:
             return len(self._pages)
 
 
+def _key(request: Mapping[str, Any]) -> str:
+    """A request (`ChartmogulStream._request`) as a key: the same request, the same key."""
+    return repr(
+        sorted((name, sorted((value or {}).items()) if name == "params" else value) for name, value in request.items())
+    )
+
+
 class ChartmogulStream(cdk.PageHook, ABC):
     """A ChartMogul endpoint as an HttpStream whose pages travel whole.
 
@@ -375,45 +382,36 @@ class ChartmogulStream(cdk.PageHook, ABC):
         # page per call (resumable full refresh), a chain is next called with the token as its
         # slice; no cursor stream's request depends on its slice then, and were one to, the keys
         # would differ and the page be sent again: never the wrong page.
-        snapshot = None if stream_slice is None else dict(stream_slice)
         try:
-            key = self._request_key(snapshot, stream_state, next_page_token)
+            request = self._request(stream_slice, stream_state, next_page_token)
         except Exception:
             return  # not prefetched: the same error comes where the chain builds that request
-        self.prefetch.ask(key, lambda: self._send(snapshot, stream_state, next_page_token))
+        self.prefetch.ask(_key(request), lambda: self._send(request))
 
     def fetch_page(self, stream_slice, stream_state, next_page_token) -> cdk.Page:
+        request = self._request(stream_slice, stream_state, next_page_token)
         if next_page_token:
-            page = self.prefetch.take(self._request_key(stream_slice, stream_state, next_page_token))
+            page = self.prefetch.take(_key(request))
             if page is not None:
                 return page
-        return self._send(stream_slice, stream_state, next_page_token)
+        return self._send(request)
 
-    def _send(self, stream_slice, stream_state, next_page_token) -> cdk.Page:
-        """The page the CDK's `_fetch_next_page` would fetch, fetched by `transport.fetch`."""
+    def _request(self, stream_slice, stream_state, next_page_token) -> dict[str, Any]:
+        """What the CDK's `_fetch_next_page` would send for these arguments: `transport.fetch`'s."""
         args = {"stream_slice": stream_slice, "stream_state": stream_state, "next_page_token": next_page_token}
+        return {
+            "method": self.http_method,
+            "url": urljoin(self.url_base, self.path(**args)),  # HttpStream._join_url
+            "params": self.request_params(**args),
+            "headers": self.request_headers(**args),
+            "json": self.request_body_json(**args),
+            "data": self.request_body_data(**args),
+            "request_kwargs": self.request_kwargs(**args),
+        }
+
+    def _send(self, request: dict[str, Any]) -> cdk.Page:
         with transport.urgent(self.one_chain):
-            return transport.fetch(
-                cdk.session(self),
-                self._verdicts,
-                self.logger,
-                self.http_method,
-                urljoin(self.url_base, self.path(**args)),  # HttpStream._join_url
-                params=self.request_params(**args),
-                headers=self.request_headers(**args),
-                json=self.request_body_json(**args),
-                data=self.request_body_data(**args),
-                request_kwargs=self.request_kwargs(**args),
-            )
-
-    def _request_key(self, stream_slice, stream_state, next_page_token) -> str:
-        """What `_fetch_next_page` would send for these arguments, as a key."""
-        args = {"stream_slice": stream_slice, "stream_state": stream_state, "next_page_token": next_page_token}
-        params = sorted((self.request_params(**args) or {}).items())
-        parts = (self.http_method, self.path(**args), params, self.request_headers(**args))
-        return repr(
-            (*parts, self.request_body_json(**args), self.request_body_data(**args), self.request_kwargs(**args))
-        )
+            return transport.fetch(cdk.session(self), self._verdicts, self.logger, **request)
 
     def parse_response(self, response: requests.Response, **kwargs) -> Iterable[Any]:
         """The page's records as one item, a list; nothing for a page without records."""

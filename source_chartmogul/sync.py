@@ -173,7 +173,7 @@ def _read_stream(
     stream: ChartmogulStream,
     configured: ConfiguredAirbyteStream,
     state: list[AirbyteStateMessage] | None,
-) -> Iterator[AirbyteMessage | Mapping[str, Any]]:
+) -> Iterator[AirbyteMessage | list]:
     name = configured.stream.name
     state_manager = ConnectorStateManager(state=state)
     stream_state = state_manager.get_stream_state(name, None)

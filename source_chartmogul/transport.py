@@ -629,7 +629,7 @@ def prepare(
     strings and integers and no header of its own: that request is built here with requests' own
     `prepare_*` steps, in about 30 µs. Anything else (a body, a header, a query already in the URL,
     a cookie the server set, a list or None among the parameters...) goes the CDK's way.
-    unit_tests/test_transport.py compares both ways, request by request.
+    unit_tests/test_send.py compares both ways, request by request.
     """
     method = method.upper()
     if (

@@ -602,7 +602,7 @@ def send_path(args) -> None:
     token = {"cursor": "c-2"}
     ways = {
         "the CDK's (HttpClient.send_request)": lambda: cdk.fetch_now(stream, {}, {}, token),
-        "ours (transport.fetch)": lambda: stream._send({}, {}, token),
+        "ours (transport.fetch)": lambda: stream.fetch_page({}, {}, token),
     }
     calls = 3000
     runs: dict[str, list[float]] = defaultdict(list)

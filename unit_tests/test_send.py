@@ -52,10 +52,10 @@ def recorded(stream: ChartmogulStream) -> Recorder:
 
 
 def sent_both_ways(stream: ChartmogulStream, stream_slice, token) -> tuple[tuple, tuple]:
-    """What the CDK's `_fetch_next_page` sends, and what `_send` sends, for the same arguments."""
+    """What the CDK's `_fetch_next_page` sends, and what `fetch_page` sends, for the same arguments."""
     recorder = recorded(stream)
     cdk.fetch_now(stream, stream_slice, {}, token)
-    request, _ = stream._send(stream_slice, {}, token)
+    request, _ = stream.fetch_page(stream_slice, {}, token)
     (theirs, their_kwargs), (ours, our_kwargs) = recorder.sent
     assert ours is request
     return (
@@ -165,7 +165,7 @@ def test_a_body_the_cdk_refuses_is_refused_the_same_way():
     with pytest.raises(Exception) as theirs:
         cdk.fetch_now(Asks(json={"a": 1}, data="b"), None, {}, None)
     with pytest.raises(Exception) as ours:
-        Asks(json={"a": 1}, data="b")._send(None, {}, None)
+        Asks(json={"a": 1}, data="b").fetch_page(None, {}, None)
 
     assert type(ours.value) is type(theirs.value)
     assert str(ours.value) == str(theirs.value)
