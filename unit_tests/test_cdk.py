@@ -39,7 +39,7 @@ def test_a_fetch_next_page_that_is_gone_is_named(monkeypatch):
     assert cdk.problems() == [
         "HttpStream._fetch_next_page is gone: base.py can no longer hand a chain its prefetched page.",
         "HttpStream._fetch_next_page is gone from airbyte_cdk.sources.streams.http.http: re-check "
-        "base.ChartmogulStream._send, which asks the stream for the same parts of the request.",
+        "base.ChartmogulStream._request, which asks the stream for the same parts of the request.",
     ]
 
 
