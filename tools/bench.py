@@ -397,6 +397,9 @@ def connector_output(run: Run, stdout, started: float, log) -> None:
 
     Reads in large chunks and counts in C (bytes.count, one regex): a reader that looked at each
     line in Python would take a good part of a core, which the connector and the sandbox share.
+    The regex starts with a newline, which the regex engine finds by a plain byte search; one
+    that starts with a MULTILINE `^` tries every byte and took 0.65 s of CPU for a read of
+    310,000 records (200 MB), against 0.08 s: CPU the bench took from the connector it timed.
     """
     counts = {name: 0 for name in STREAMS}
     statuses: dict[str, str] = {}
@@ -417,8 +420,10 @@ def connector_output(run: Run, stdout, started: float, log) -> None:
         unknown = data.count(RECORD_PREFIX) - sum(found.values())
         if unknown:
             run.error = run.error or f"{unknown} records of streams other than {', '.join(STREAMS)}"
+        if not data.startswith(RECORD_PREFIX):  # the chunk's first line has no newline before it
+            _other_message(run, data[: data.find(b"\n")], counts, statuses, log)
         for match in OTHER_LINE.finditer(data):
-            _other_message(run, match.group(), counts, statuses, log)
+            _other_message(run, match.group(1), counts, statuses, log)
     if rest.strip():
         _other_message(run, rest, counts, statuses, log)
     run.records = {name: count for name, count in counts.items() if count}
@@ -427,7 +432,8 @@ def connector_output(run: Run, stdout, started: float, log) -> None:
         run.error = f"not COMPLETE: {', '.join(unfinished)}"
 
 
-OTHER_LINE = re.compile(rb"^(?!" + re.escape(RECORD_PREFIX) + rb").+$", re.MULTILINE)
+# A line after the first of a chunk that is not a record (group 1: the line).
+OTHER_LINE = re.compile(rb"\n(?!" + re.escape(RECORD_PREFIX) + rb")([^\n]+)")
 
 
 def _other_message(run: Run, line: bytes, counts: dict, statuses: dict, log) -> None:

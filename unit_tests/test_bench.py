@@ -274,3 +274,44 @@ def test_a_failed_run_or_other_counts_fail_even_a_quick_run():
 
     assert bench.exit_status([], [failed], quick=True) == 1
     assert bench.exit_status([], [other], quick=True) == 1
+
+
+class _Chunks:
+    """A child's stdout that hands over the given chunks, one per read1."""
+
+    def __init__(self, chunks: list[bytes]):
+        self._chunks = list(chunks)
+
+    def read1(self, size: int) -> bytes:
+        return self._chunks.pop(0) if self._chunks else b""
+
+
+def _record(stream: str, n: int) -> bytes:
+    return b'{"type":"RECORD","record":{"stream":"%s","data":{"n":%d},"emitted_at":1}}\n' % (stream.encode(), n)
+
+
+def _status(stream: str, status: str) -> bytes:
+    return (
+        b'{"type":"TRACE","trace":{"type":"STREAM_STATUS","emitted_at":1,"stream_status":'
+        b'{"stream_descriptor":{"name":"%s"},"status":"%s"}}}\n' % (stream.encode(), status.encode())
+    )
+
+
+@pytest.mark.parametrize("cut", [1, 7, 40, 95, 200, 10_000])
+def test_the_connector_s_output_is_counted_and_its_other_lines_kept_wherever_the_chunks_end(cut):
+    lines = [_status(name, "STARTED") for name in bench.STREAMS]
+    lines += [_record("customers", n) for n in range(3)]
+    lines.append(b'{"type":"STATE","state":{"type":"STREAM"}}\n')
+    lines += [_record("activities", n) for n in range(5)]
+    lines.append(b'{"type":"LOG","log":{"level":"INFO","message":"x"}}\n')
+    lines += [_record("customer_count", n) for n in range(2)]
+    lines += [_status(name, "COMPLETE") for name in bench.STREAMS]
+    output = b"".join(lines)
+    chunks = [output[i : i + cut] for i in range(0, len(output), cut)]
+    run = bench.Run("connector")
+    log = SimpleNamespace(lines=[], write=lambda line: log.lines.append(line))
+    bench.connector_output(run, _Chunks(chunks), 0.0, log)
+    assert run.records == {"customers": 3, "activities": 5, "customer_count": 2}
+    assert run.error is None
+    others = [line for line in lines if not line.startswith(b'{"type":"RECORD"')]
+    assert log.lines == others
