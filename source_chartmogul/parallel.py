@@ -10,9 +10,13 @@ A partition's reader may also yield `Spawn(keys)`: new partitions that come righ
 (a date window that turned out large splits the rest of itself).
 
 How many partitions read at once grows with need, up to `workers`: one at first, twice as many
-each time the consumer waits at least `WAITED_SECONDS` for the partition it is emitting. Against
-a slow API (ChartMogul answers in 150-300 ms) the consumer waits on the first pages and all
-`workers` read within a few round trips. Against a fast one the partition being emitted and
+each time the consumer waits at least `WAITED_SECONDS` for the partition it is emitting, the
+first time only after `FIRST_GROWTH_WAITS` such waits in a row. Against a slow API (ChartMogul
+answers in 150-300 ms) the consumer waits on every page and all `workers` read within a few
+round trips. Against a fast one a single long wait is a pause of this process (another
+thread's turn on a busy machine, the garbage collector), not the network: on a local stand-in
+it came in about one read of 300,000 activities in eight, and the readers it added for the
+rest of the read cost a sixth more CPU and time (docs/benchmark.md). Against a fast one the partition being emitted and
 one reader behind it keep the consumer busy, and more readers only cost CPU: on a local
 stand-in, 8 readers at once took a third more CPU than one for the same 300,000 activities
 (docs/architecture.md). A partition's thread starts only once it may read.
@@ -48,6 +52,7 @@ LOOKAHEAD = 4  # partitions taken from the caller ahead of time, per reader
 # once. Far above what a page costs to parse (about 2 ms) or a thread switch (5 ms), far below a
 # round trip to ChartMogul (150 ms and more).
 WAITED_SECONDS = 0.025
+FIRST_GROWTH_WAITS = 2  # long waits in a row before the first reader is added
 _DONE = object()
 
 
@@ -67,6 +72,16 @@ class Readers:
     def __init__(self, most: int):
         self.most = most
         self.now = 1
+        self._long_waits = 0  # in a row
+
+    def waited(self, seconds: float) -> bool:
+        """The consumer took the head's next batch after waiting `seconds` (0: it was there).
+        True: the waits say read more at once (`more`)."""
+        if seconds < WAITED_SECONDS:
+            self._long_waits = 0
+            return False
+        self._long_waits += 1
+        return self.now < self.most and (self.now > 1 or self._long_waits >= FIRST_GROWTH_WAITS)
 
     def more(self) -> bool:
         """Twice as many, up to `most`; False if already there."""
@@ -215,11 +230,15 @@ class _Partition:
         while True:
             try:
                 item, place = self.queue.get_nowait()
+                waited = 0.0
             except queue.Empty:
                 began = time.monotonic()
                 item, place = self.queue.get()
-                if time.monotonic() - began >= WAITED_SECONDS:
-                    self._schedule.more_readers()
+                waited = time.monotonic() - began
+            # A partition's end that was already there says nothing of the network: it comes
+            # right after the partition's last batch (a fan-out parent's one page, say).
+            if (item is not _DONE or waited >= WAITED_SECONDS) and self._schedule.readers.waited(waited):
+                self._schedule.more_readers()
             if place is not None:
                 place.release()
             if item is _DONE:

@@ -225,3 +225,29 @@ def test_the_read_ahead_budget_is_per_reader_allowed_so_one_reader_holds_little(
     # (a batch being filled each, and the record that ended it).
     assert total < BATCH * (HEAD_BATCHES + AHEAD_BATCHES_PER_READER + 3), produced
     assert total > BATCH * (HEAD_BATCHES + 2)  # the budget was used: read ahead beyond the head's room
+
+
+def test_the_first_reader_is_added_after_two_long_waits_in_a_row_the_next_ones_after_one():
+    readers = Readers(8)
+    assert not readers.waited(2 * WAITED_SECONDS)  # one long wait: a pause, not the network
+    assert not readers.waited(0.0)  # the next batch was there: the streak ends
+    assert not readers.waited(2 * WAITED_SECONDS)
+    assert readers.waited(2 * WAITED_SECONDS)  # two in a row
+    assert readers.more() and readers.now == 2
+    assert readers.waited(2 * WAITED_SECONDS)  # from now on each long wait
+    assert readers.more() and readers.now == 4
+    assert not readers.waited(WAITED_SECONDS / 2)
+    assert readers.waited(2 * WAITED_SECONDS)
+    assert readers.more() and readers.now == 8
+    assert not readers.waited(2 * WAITED_SECONDS)  # all of them already
+
+
+def test_one_pause_of_the_consumer_s_head_adds_no_reader():
+    def read(partition):
+        if partition == 5:
+            time.sleep(3 * WAITED_SECONDS)  # once: the process paused
+        yield from [(partition, i) for i in range(3)]
+
+    readers = Readers(8)
+    assert list(ordered(range(20), read, workers=8, readers=readers)) == [(p, i) for p in range(20) for i in range(3)]
+    assert readers.now == 1
