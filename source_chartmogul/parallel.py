@@ -14,9 +14,8 @@ each time the consumer waits at least `WAITED_SECONDS` for the partition it is e
 first time only after `FIRST_GROWTH_WAITS` such waits in a row. Against a slow API (ChartMogul
 answers in 150-300 ms) the consumer waits on every page and all `workers` read within a few
 round trips. Against a fast one a single long wait is a pause of this process (another
-thread's turn on a busy machine, the garbage collector), not the network: on a local stand-in
-it came in about one read of 300,000 activities in eight, and the readers it added for the
-rest of the read cost a sixth more CPU and time (docs/benchmark.md). Against a fast one the partition being emitted and
+thread's turn on a busy machine, the garbage collector), not the network, and two readers
+instead of one cost a fifth more CPU for the rest of the read (docs/architecture.md). Against a fast one the partition being emitted and
 one reader behind it keep the consumer busy, and more readers only cost CPU: on a local
 stand-in, 8 readers at once took a third more CPU than one for the same 300,000 activities
 (docs/architecture.md). A partition's thread starts only once it may read.

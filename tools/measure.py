@@ -317,13 +317,21 @@ def arenas(args) -> None:
 
 # --- readers ------------------------------------------------------------------------------------
 
+
 # main.py read with every partitioned stream reading `most` partitions at once from the start, as
 # the connector did before parallel.Readers.
-ALL_READERS_AT_ONCE = (
-    "import sys; from source_chartmogul import parallel, run; init = parallel.Readers.__init__; "
-    "parallel.Readers.__init__ = lambda self, most: (init(self, most), setattr(self, 'now', most))[0]; "
-    "sys.argv = ['main.py', *sys.argv[1:]]; run.main()"
-)
+def readers_at_once(now: str) -> str:
+    return (
+        "import sys; from source_chartmogul import parallel, run; init = parallel.Readers.__init__; "
+        f"parallel.Readers.__init__ = lambda self, most: (init(self, most), setattr(self, 'now', {now}))[0]; "
+        "sys.argv = ['main.py', *sys.argv[1:]]; run.main()"
+    )
+
+
+ALL_READERS_AT_ONCE = readers_at_once("most")
+# Two from the start: where a single long wait for the head left a read against a fast server
+# before the first reader needed two waits in a row (2.3.1).
+TWO_READERS_AT_ONCE = readers_at_once("min(2, most)")
 
 
 def readers(args) -> None:
@@ -335,6 +343,7 @@ def readers(args) -> None:
         args,
         {
             "one, doubled when the consumer waits (what the connector does)": (("main.py",), {}),
+            "two from the start (what one pause of the process left, before 2.3.1)": (("-c", TWO_READERS_AT_ONCE), {}),
             "all 8 from the start (before parallel.Readers)": (("-c", ALL_READERS_AT_ONCE), {}),
         },
     )
