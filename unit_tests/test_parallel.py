@@ -11,6 +11,7 @@ from source_chartmogul.parallel import (
     BATCH,
     HEAD_BATCHES,
     LOOKAHEAD,
+    ROUND_TRIP_SECONDS,
     WAITED_SECONDS,
     Readers,
     ordered,
@@ -240,6 +241,13 @@ def test_the_first_reader_is_added_after_two_long_waits_in_a_row_the_next_ones_a
     assert readers.waited(2 * WAITED_SECONDS)
     assert readers.more() and readers.now == 8
     assert not readers.waited(2 * WAITED_SECONDS)  # all of them already
+
+
+def test_one_wait_of_a_round_trip_adds_the_first_reader_at_once():
+    readers = Readers(8)
+    assert 2 * WAITED_SECONDS < ROUND_TRIP_SECONDS
+    assert readers.waited(ROUND_TRIP_SECONDS)  # the network: no second wait needed
+    assert readers.more() and readers.now == 2
 
 
 def test_one_pause_of_the_consumer_s_head_adds_no_reader():
