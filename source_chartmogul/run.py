@@ -393,16 +393,15 @@ def main() -> None:
     All output is flushed first. Leaving through os._exit skips what Python does at exit that
     only costs time here: joining stream threads that may still sleep before a retry when
     another stream failed the sync, and unloading the CDK's thousand modules (docs/architecture.md
-    has the figure). A stop signal or a closed stdout leaves the same way, without a traceback, with
-    the code a shell gives a command that signal ended (143 for SIGTERM, 130 for SIGINT, 141
-    for a closed pipe).
+    has the figure). A stop signal or a closed stdout leaves without a traceback, ended by that
+    signal (`leave`).
     """
     fewer_malloc_arenas()  # before any thread starts
     # What is alive now (the CDK's thousand modules) lives as long as the process: out of the
     # collector's sight, a full collection in the middle of a read no longer pauses every thread
     # to walk it (about 0.2 s at a time, docs/benchmark.md).
     gc.freeze()
-    output = Output(partial(os.write, STDOUT_FD), room_of(STDOUT_FD), grace=STOP_GRACE_SECONDS)
+    output = Output(partial(os.write, STDOUT_FD), room_of(STDOUT_FD), grace=STOP_GRACE_SECONDS, leave=leave)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, output.interrupt)
     code: str | int | None = 0
@@ -420,7 +419,30 @@ def main() -> None:
         print(code, file=sys.stderr)  # a message: what Python would print on its way out
         code = 1
     sys.stderr.flush()
+    leave(code)
+
+
+def leave(code: int) -> None:
+    """Ends the process at once with `code`; a stop (128 + a signal's number: 143 for SIGTERM, 130
+    for SIGINT, 141 for a closed stdout) ends by that signal, as a program that does not catch it.
+
+    A shell shows the same status either way; a parent process sees the signal (Python's
+    subprocess: -15), not an exit status of 143. PyAirbyte stops a connector with SIGTERM once it
+    has what it asked for (after `spec`, say), and takes any end but 0 or death by SIGTERM for a
+    failure. From another thread than the main one (the stop's bound, when the reader stopped
+    reading) the signal's handler cannot be reset: the status is the code.
+    """
+    signum = code - 128
+    if signum in _STOP_SIGNALS and threading.current_thread() is threading.main_thread():
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
     os._exit(code)
+
+
+# The signals a stop ends by; Windows has no SIGPIPE, and no default action to end by.
+_STOP_SIGNALS = (
+    {signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGPIPE", signal.SIGTERM)} if os.name == "posix" else set()
+)
 
 
 def run(args: list[str] | None = None, output: Output | None = None) -> None:

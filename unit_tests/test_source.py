@@ -6,6 +6,7 @@ import logging
 import os
 import select
 import signal
+import subprocess
 import sys
 import tempfile
 import termios
@@ -809,7 +810,7 @@ def test_main_flushes_and_exits_with_run_s_code(monkeypatch, capfd, raised, code
     exits, handlers = [], {}
     monkeypatch.setattr(run_module, "run", fake_run)
     monkeypatch.setattr(run_module, "fewer_malloc_arenas", lambda: None)
-    monkeypatch.setattr(run_module.os, "_exit", exits.append)
+    monkeypatch.setattr(run_module, "leave", exits.append)
     monkeypatch.setattr(run_module.signal, "signal", handlers.__setitem__)
 
     run_module.main()
@@ -818,6 +819,34 @@ def test_main_flushes_and_exits_with_run_s_code(monkeypatch, capfd, raised, code
     out = capfd.readouterr()
     assert out.out == "the last message\n" and out.err == stderr
     assert set(handlers) == {signal.SIGTERM, signal.SIGINT}
+
+
+LEAVE = "import sys, threading; from source_chartmogul.run import leave; {call}"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="ending by a signal is POSIX")
+@pytest.mark.parametrize(
+    "code, status",
+    [
+        (143, -signal.SIGTERM),  # a parent sees the signal; a shell shows 143 either way
+        (130, -signal.SIGINT),
+        (141, -signal.SIGPIPE),
+        (0, 0),
+        (1, 1),
+        (2, 2),
+    ],
+)
+def test_a_stop_ends_the_process_by_its_signal_anything_else_by_its_code(code, status):
+    leaving = subprocess.run([sys.executable, "-c", LEAVE.format(call=f"leave({code})")], timeout=60)
+
+    assert leaving.returncode == status
+
+
+def test_a_stop_left_from_another_thread_ends_with_the_code():
+    call = "t = threading.Thread(target=leave, args=(143,)); t.start(); t.join(); sys.exit(3)"
+    leaving = subprocess.run([sys.executable, "-c", LEAVE.format(call=call)], timeout=60)
+
+    assert leaving.returncode == 143
 
 
 # --- Output: whole lines, a prompt stop, a closed stdout -------------------------------------------
