@@ -440,9 +440,7 @@ def leave(code: int) -> None:
 
 
 # The signals a stop ends by; Windows has no SIGPIPE, and no default action to end by.
-_STOP_SIGNALS = (
-    {signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGPIPE", signal.SIGTERM)} if os.name == "posix" else set()
-)
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGPIPE} if os.name == "posix" else set()
 
 
 def run(args: list[str] | None = None, output: Output | None = None) -> None:
