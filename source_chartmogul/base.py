@@ -390,7 +390,7 @@ class ChartmogulStream(cdk.PageHook, ABC):
 
     def fetch_page(self, stream_slice, stream_state, next_page_token) -> cdk.Page:
         request = self._request(stream_slice, stream_state, next_page_token)
-        if next_page_token:
+        if next_page_token and self.prefetch_pages:  # else prefetch_next asked for nothing
             page = self.prefetch.take(_key(request))
             if page is not None:
                 return page

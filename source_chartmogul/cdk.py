@@ -128,7 +128,8 @@ def read_batches(
     A list from `read_records` is a batch of records; it comes out as a list, cut where
     `Stream.read` would put a checkpoint among its records, so that flattening the lists gives
     exactly what `Stream.read` gives for the same records one by one (unit_tests/test_cdk.py
-    compares the two on synthetic pages, integration_tests/test_batches.py on every stream). Anything else passes as `Stream.read` passes it.
+    compares the two on synthetic pages, integration_tests/test_batches.py on every stream).
+    Anything else passes as `Stream.read` passes it.
 
     Left out of the copy: the record limit of `InternalConfig` (the CDK's test reads set it, the
     connector's reads never do), and `get_updated_state`, which no stream of this connector

@@ -12,14 +12,14 @@ A partition's reader may also yield `Spawn(keys)`: new partitions that come righ
 How many partitions read at once grows with need, up to `workers`: one at first, twice as many
 each time the consumer waits at least `WAITED_SECONDS` for the partition it is emitting. The
 first time takes `FIRST_GROWTH_WAITS` such waits in a row, or one of `ROUND_TRIP_SECONDS`:
-against a fast server a single wait of a few tens of ms is a pause of this process (another thread's
-turn on a busy machine, the garbage collector), not the network, and two readers instead of one
-cost a fifth more CPU for the rest of the read (docs/architecture.md). Against ChartMogul
-(150-300 ms a round trip) the consumer waits that long on the first page, and all `workers`
-read within a few round trips. Against a fast one the partition being emitted and
+against a fast server a single wait of a few tens of ms is a pause of this process (another
+thread's turn on a busy machine, the garbage collector), not the network, and two readers
+instead of one cost a fifth more CPU for the rest of the read (docs/architecture.md). Against
+ChartMogul (150-300 ms a round trip) the consumer waits that long on the first page, and all
+`workers` read within a few round trips. Against a fast server the partition being emitted and
 one reader behind it keep the consumer busy, and more readers only cost CPU: on a local
-stand-in, 8 readers at once took nearly a third more CPU than one for the same 300,000 activities
-(docs/architecture.md). A partition's thread starts only once it may read.
+stand-in, 8 readers at once took nearly a third more CPU than one for the same 300,000
+activities (docs/architecture.md). A partition's thread starts only once it may read.
 
 Memory stays flat however large the stream: the partition being emitted (the head) holds at
 most HEAD_BATCHES batches before its reader waits, and all the partitions behind it share a
