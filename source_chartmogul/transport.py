@@ -21,6 +21,9 @@ lives in `ChartmogulAdapter`, a requests transport adapter mounted on each strea
   part of the key where the output filter no longer recognises it.
 * Auth: `connect` sets a session up (the key as basic auth, the adapter on the key's pacer);
   the streams and the connection check both go through it.
+* The wire. A plain GET (no body, no proxy) is sent by `wire`, http.client directly on kept-alive
+  connections, rather than by requests' HTTPAdapter.send and urllib3's pool (docs/architecture.md,
+  "The wire"); anything else goes requests' way. Both read the answer under the same deadline.
 * A stream's page: `fetch` builds the request the CDK would (`prepare`), sends it once and acts
   on the error handler's verdict, in place of the CDK's `HttpClient.send_request`, whose retry,
   rate-limit and token layers cost a page about 0.15 ms of CPU and do nothing here
@@ -31,11 +34,8 @@ What is left when retries are exhausted is reported by `errors.py`.
 
 import email.utils
 import hashlib
-import http.client
-import io
 import logging
 import random
-import socket
 import threading
 import time
 from collections import deque
@@ -56,8 +56,11 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth
 from requests.cookies import RequestsCookieJar
+from requests.utils import select_proxy
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from source_chartmogul import wire
 
 logger = logging.getLogger("airbyte")
 
@@ -283,71 +286,12 @@ def json_body(response: requests.Response) -> Any:
     return orjson.loads(response.content)
 
 
-class _Deadline(threading.local):
-    """The end of the attempt the current thread is making (None: no deadline), and whether a
-    socket read was cut short by it."""
-
-    end: float | None = None
-    reached: bool = False
-
-
-_deadline = _Deadline()
-
-
-class _DeadlineReader(io.RawIOBase):
-    """The socket reader http.client made (status line, headers, body), every read bounded by what
-    is left of the current thread's attempt.
-
-    It keeps that reader rather than the bare socket: while a reader is open the socket outlives
-    the connection's close(), which http.client does before the body of a `Connection: close`
-    answer is read.
-    """
-
-    def __init__(self, raw: io.RawIOBase, sock: socket.socket):
-        self._raw = raw
-        self._sock = sock
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int | None:
-        end = _deadline.end
-        if end is None:
-            return self._raw.readinto(buffer)
-        remaining = end - time.monotonic()
-        if remaining <= 0:
-            _deadline.reached = True
-            raise TimeoutError("the attempt's deadline passed")
-        timeout = self._sock.gettimeout()
-        if timeout is not None and timeout <= remaining:
-            return self._raw.readinto(buffer)
-        self._sock.settimeout(remaining)
-        try:
-            return self._raw.readinto(buffer)
-        except TimeoutError:
-            _deadline.reached = True
-            raise
-        finally:
-            self._sock.settimeout(timeout)
-
-    def close(self) -> None:
-        if not self.closed:
-            self._raw.close()
-        super().close()
-
-
-class _DeadlineResponse(http.client.HTTPResponse):
-    def __init__(self, sock, *args, **kwargs):
-        super().__init__(sock, *args, **kwargs)
-        self.fp = io.BufferedReader(_DeadlineReader(self.fp.detach(), sock))
-
-
 class _HTTPConnection(HTTPConnection):
-    response_class = _DeadlineResponse
+    response_class = wire.DeadlineResponse
 
 
 class _HTTPSConnection(HTTPSConnection):
-    response_class = _DeadlineResponse
+    response_class = wire.DeadlineResponse
 
 
 class _HTTPPool(HTTPConnectionPool):
@@ -362,11 +306,20 @@ _POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
 class ChartmogulAdapter(HTTPAdapter):
+    # A plain GET (no body, no proxy, no encoding but gzip or deflate offered) goes by `wire`;
+    # False: every request goes by requests' HTTPAdapter.send and urllib3's pool.
+    direct = True
+
     def __init__(self, pacer: Pacer, policy: RetryPolicy, timeout=TIMEOUT):
         self._pacer = pacer
         self._policy = policy
         self._timeout = timeout
+        self._wire = wire.Wire(pacer.max_parallel)
         super().__init__(pool_connections=1, pool_maxsize=pacer.max_parallel)
+
+    def close(self) -> None:
+        self._wire.close()
+        super().close()
 
     def init_poolmanager(self, *args, **kwargs) -> None:
         super().init_poolmanager(*args, **kwargs)
@@ -421,22 +374,15 @@ class ChartmogulAdapter(HTTPAdapter):
                 end = min(began + policy.max_attempt_time, deadline)
                 if end <= began:  # the waits for a slot used up what was left
                     return None, f"{OUT_OF_TIME} of the {policy.max_total:g} s for all attempts"
-                _deadline.end, _deadline.reached = end, False
+                wire.deadline.end, wire.deadline.reached = end, False
                 try:
-                    response = super().send(
-                        request,
-                        stream=True,
-                        timeout=_capped(timeout, end - began),
-                        verify=verify,
-                        cert=cert,
-                        proxies=proxies,
-                    )
+                    response = self._open(request, _capped(timeout, end - began), verify, cert, proxies)
                     # Read the body inside the slot: a body cut short raises here, where it is retried.
                     content = _read_body(response, request)
                 finally:
-                    _deadline.end = None
+                    wire.deadline.end = None
         except RETRY_EXCEPTIONS as error:
-            if not _deadline.reached:
+            if not wire.deadline.reached:
                 return None, f"{type(error).__name__}: {quote(str(error))}"
             if end < began + policy.max_attempt_time:
                 return None, f"no complete answer before the {policy.max_total:g} s for all attempts ran out"
@@ -460,8 +406,22 @@ class ChartmogulAdapter(HTTPAdapter):
             answer.body = body
         return answer, None
 
+    def _open(self, request, timeout: tuple, verify, cert, proxies) -> requests.Response:
+        """The request sent, its answer's head read: by `wire` if the request is plain."""
+        if (
+            self.direct
+            and request.method == "GET"
+            and request.body is None
+            and request.headers.get("Accept-Encoding") == wire.ENCODINGS
+            and not (proxies and select_proxy(request.url, proxies))
+        ):
+            response = self._wire.open(request, timeout, verify, cert)
+            response.connection = self
+            return response
+        return super().send(request, stream=True, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
 
-def _capped(timeout, seconds: float):
+
+def _capped(timeout, seconds: float) -> tuple:
     """The connect timeout cut to what is left of the attempt (reads are bounded as they go)."""
     if isinstance(timeout, tuple):
         connect, read = timeout

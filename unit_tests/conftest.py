@@ -3,16 +3,20 @@
 `requests_mock.Mocker()` used the usual way swaps every session's adapter for its own, which
 would skip `ChartmogulAdapter` (pacing, retries, timeouts, the JSON check). The `api` fixture
 instead answers from under it: `HTTPAdapter.send`, which the connector's adapter calls for
-each attempt, is routed to the Mocker's adapter, so every test exercises the real transport.
+each attempt once its direct wire is off, is routed to the Mocker's adapter, so every test
+exercises the real transport above the socket. The wire itself (transport's `wire`) is tested
+against real sockets, in test_wire.py and by the integration tests.
 
 The keys, the config and the records the fake API serves come from the package testing/ at the
 repository's root, which the integration tests share.
 """
 
+import ipaddress
 import logging
 import threading
 import time
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
@@ -114,6 +118,7 @@ def api(monkeypatch):
         return mocker._adapter.send(request, **kwargs)
 
     monkeypatch.setattr(HTTPAdapter, "send", send)
+    monkeypatch.setattr(transport.ChartmogulAdapter, "direct", False)  # every request by HTTPAdapter.send
     yield mocker
     # A read that failed or was left early may leave readers and prefetches behind, each still
     # in its request: let them finish, or their requests would land in the next test's mock.
@@ -186,3 +191,34 @@ class FakeClock:
 
     def sleep(self, seconds: float) -> None:
         self.now += max(0.0, seconds)
+
+
+@pytest.fixture(scope="session")
+def tls_certificate(tmp_path_factory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (PEM files: certificate, key)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(folder / "cert.pem"), str(folder / "key.pem")

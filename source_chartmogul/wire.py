@@ -1,0 +1,364 @@
+"""The wire: one HTTP/1.1 exchange on a kept-alive connection, sent with http.client directly.
+
+Nearly every request of a sync is the same: a GET with a few headers and no body, to one host,
+without a proxy. `ChartmogulAdapter` sends those through `Wire.open` instead of requests'
+`HTTPAdapter.send` and urllib3's connection pool, whose general machinery (a pool queue and
+retry object per request, header dicts, response wrappers) costs more than the exchange itself:
+docs/architecture.md, "The wire", has the measurement. Anything else (a proxy, a body, an
+encoding other than gzip or deflate offered) goes requests' way.
+
+What it keeps from requests and urllib3:
+
+* TLS as urllib3 sets it up (its context: TLS 1.2 at least, the host name checked), verified
+  against the bundle requests would use (certifi's, or `verify`: REQUESTS_CA_BUNDLE...), with the
+  client certificate `cert` if one is given.
+* The connect timeout over the connection and the TLS handshake, the read timeout over each read,
+  and the attempt's deadline over every read (`_DeadlineReader`).
+* Kept-alive connections, at most `size` idle ones per origin. A kept connection the server
+  closed while it was idle fails before any byte of an answer: the request goes again, once, on
+  a new connection.
+* A gzip or deflate body decoded as it is read, at most `chunk` bytes out per step, so that a
+  bound on the decoded size holds before a bomb is inflated.
+* requests' exceptions (ConnectTimeout, ReadTimeout, SSLError, ConnectionError,
+  ChunkedEncodingError, ContentDecodingError) and its response (status, reason, headers with
+  repeated ones joined, encoding, url, request, cookies), so the adapter, the retry policy and
+  errors.py see what they would see from requests.
+"""
+
+import http.client
+import io
+import os
+import socket
+import ssl
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.cookies import extract_cookies_to_jar
+from requests.structures import CaseInsensitiveDict
+from requests.utils import DEFAULT_CA_BUNDLE_PATH, get_encoding_from_headers
+from urllib3.util import create_urllib3_context
+
+# What requests offers (its default Accept-Encoding) when neither brotli nor zstandard is
+# installed: the codings decoded here. A request offering more goes requests' way.
+ENCODINGS = "gzip, deflate"
+
+
+class _Deadline(threading.local):
+    """The end of the attempt the current thread is making (None: no deadline), and whether a
+    socket read was cut short by it."""
+
+    end: float | None = None
+    reached: bool = False
+
+
+deadline = _Deadline()
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The socket reader http.client made (status line, headers, body), every read bounded by what
+    is left of the current thread's attempt.
+
+    It keeps that reader rather than the bare socket: while a reader is open the socket outlives
+    the connection's close(), which http.client does before the body of a `Connection: close`
+    answer is read.
+    """
+
+    def __init__(self, raw: io.RawIOBase, sock: socket.socket):
+        self._raw = raw
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int | None:
+        end = deadline.end
+        if end is None:
+            return self._raw.readinto(buffer)
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            deadline.reached = True
+            raise TimeoutError("the attempt's deadline passed")
+        timeout = self._sock.gettimeout()
+        if timeout is not None and timeout <= remaining:
+            return self._raw.readinto(buffer)
+        self._sock.settimeout(remaining)
+        try:
+            return self._raw.readinto(buffer)
+        except TimeoutError:
+            deadline.reached = True
+            raise
+        finally:
+            self._sock.settimeout(timeout)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+class DeadlineResponse(http.client.HTTPResponse):
+    """An http.client response read through `_DeadlineReader`: urllib3's connections use it too."""
+
+    def __init__(self, sock, *args, **kwargs):
+        super().__init__(sock, *args, **kwargs)
+        self.fp = io.BufferedReader(_DeadlineReader(self.fp.detach(), sock))
+
+
+class _Connection(http.client.HTTPConnection):
+    response_class = DeadlineResponse
+
+
+class _TLSConnection(http.client.HTTPSConnection):
+    response_class = DeadlineResponse
+
+
+# Errors of a kept connection that the server closed while it sat idle: nothing was answered.
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+
+
+class _Stale(Exception):
+    """A kept connection failed before any byte of an answer: the request goes again, once."""
+
+
+class Wire:
+    """Kept-alive connections per origin and TLS settings, and the exchanges made on them."""
+
+    def __init__(self, size: int):
+        self._size = size
+        self._idle: dict[tuple, list[http.client.HTTPConnection]] = {}
+        self._contexts: dict[tuple, ssl.SSLContext] = {}
+        self._lock = threading.Lock()
+
+    def open(
+        self, request: requests.PreparedRequest, timeout: tuple[float, float | None], verify: Any, cert: Any
+    ) -> requests.Response:
+        """`request` sent, and its answer's status and headers read: a response whose body is
+        read by `iter_content` (requests' `raw.stream`), which gives the connection back once the
+        body is read to its end. A response left unread must be closed, as with requests."""
+        url = urlsplit(str(request.url))
+        scheme, host = url.scheme.lower(), url.hostname or ""
+        port = url.port or (443 if scheme == "https" else 80)
+        tls = (verify, cert) if scheme == "https" else (None, None)
+        key = (scheme, host, port, *tls)
+        connect_timeout, read_timeout = timeout
+        conn = self._take(key)
+        if conn is not None:
+            try:
+                return self._exchange(request, key, conn, read_timeout, kept=True)
+            except _Stale:
+                pass
+        context = self._context(*tls) if scheme == "https" else None  # outside: its OSError as requests'
+        try:
+            if context is not None:
+                conn = _TLSConnection(host, port, timeout=connect_timeout, context=context)
+            else:
+                conn = _Connection(host, port, timeout=connect_timeout)
+            conn.connect()
+        except (OSError, http.client.HTTPException) as error:
+            raise _mapped(error, key, request, requests.exceptions.ConnectTimeout) from None
+        return self._exchange(request, key, conn, read_timeout, kept=False)
+
+    def _exchange(
+        self,
+        request: requests.PreparedRequest,
+        key: tuple,
+        conn: http.client.HTTPConnection,
+        read_timeout: float | None,
+        kept: bool,
+    ) -> requests.Response:
+        try:
+            conn.sock.settimeout(read_timeout)  # connected: a kept connection or a new one
+            conn.putrequest(str(request.method), request.path_url, skip_accept_encoding=True)
+            for name, value in request.headers.items():
+                conn.putheader(name, value)
+            conn.endheaders()
+            answer = conn.getresponse()
+        except (OSError, http.client.HTTPException) as error:
+            conn.close()
+            if kept and isinstance(error, _STALE):
+                raise _Stale() from None
+            raise _mapped(error, key, request, requests.exceptions.ReadTimeout) from None
+        return _response(request, _Body(self, key, conn, answer, request))
+
+    def _context(self, verify: Any, cert: Any) -> ssl.SSLContext:
+        """urllib3's TLS context for these settings, made once: loading a CA bundle takes about
+        ten milliseconds. The bundle is found as requests finds it (`HTTPAdapter.cert_verify`)."""
+        with self._lock:
+            context = self._contexts.get((verify, cert))
+        if context is not None:
+            return context
+        if verify:
+            bundle = DEFAULT_CA_BUNDLE_PATH if verify is True else verify
+            if not os.path.exists(bundle):
+                raise OSError(f"Could not find a suitable TLS CA certificate bundle, invalid path: {bundle}")
+            context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+            if os.path.isdir(bundle):
+                context.load_verify_locations(capath=bundle)
+            else:
+                context.load_verify_locations(cafile=bundle)
+        else:
+            context = create_urllib3_context(cert_reqs=ssl.CERT_NONE)
+            context.check_hostname = False
+        if cert:
+            certificate, private_key = (cert, None) if isinstance(cert, str) else cert
+            context.load_cert_chain(certificate, private_key)
+        with self._lock:
+            return self._contexts.setdefault((verify, cert), context)
+
+    def _take(self, key: tuple) -> http.client.HTTPConnection | None:
+        with self._lock:
+            idle = self._idle.get(key)
+            return idle.pop() if idle else None
+
+    def give_back(self, key: tuple, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            if len(idle) < self._size:
+                idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for conns in idle.values():
+            for conn in conns:
+                conn.close()
+
+
+def _mapped(
+    error: Exception, key: tuple, request, on_timeout: type[requests.RequestException]
+) -> requests.RequestException:
+    """The requests exception for an error of the socket, TLS, http.client or zlib, as requests
+    raises them (a timeout is `on_timeout`: ConnectTimeout while connecting, ReadTimeout for the
+    answer's head, ConnectionError within its body), naming where it happened."""
+    scheme, host, port = key[:3]
+    text = f"{scheme}://{host}:{port}: {type(error).__name__}: {error}"
+    kind: type[requests.RequestException]
+    if isinstance(error, zlib.error):
+        kind = requests.exceptions.ContentDecodingError
+    elif isinstance(error, TimeoutError):
+        kind = on_timeout
+    elif isinstance(error, ssl.SSLError | ssl.CertificateError):
+        kind = requests.exceptions.SSLError
+    elif on_timeout is requests.exceptions.ConnectionError:  # within the body
+        kind = requests.exceptions.ChunkedEncodingError
+    else:
+        kind = requests.exceptions.ConnectionError
+    return kind(text, request=request)
+
+
+def _response(request: requests.PreparedRequest, body: "_Body") -> requests.Response:
+    """The response as requests' `HTTPAdapter.build_response` makes it."""
+    answer = body.answer
+    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+    for name, value in answer.getheaders():
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    response = requests.Response()
+    response.status_code = answer.status
+    response.headers = headers
+    response.encoding = get_encoding_from_headers(headers)
+    response.raw = body
+    response.reason = answer.reason
+    response.url = request.url or ""
+    response.request = request
+    extract_cookies_to_jar(response.cookies, request, body)
+    return response
+
+
+class _Body:
+    """What requests calls a response's `raw`: the body of one answer, decoded as it is read,
+    and the connection it came on, given back once the body is read to its end."""
+
+    def __init__(self, wire: Wire, key: tuple, conn: http.client.HTTPConnection, answer, request):
+        self.answer = answer
+        self._original_response = answer  # where requests reads the cookies from
+        self._wire, self._key, self._conn, self._request = wire, key, conn, request
+        self._done = False
+
+    def stream(self, amount: int, decode_content: bool = True) -> Iterator[bytes]:
+        try:
+            yield from self._decoded(amount)
+        except BaseException as error:  # GeneratorExit too: the body was not read to its end
+            self.close()
+            if isinstance(error, OSError | http.client.HTTPException | zlib.error):
+                raise _mapped(error, self._key, self._request, requests.exceptions.ConnectionError) from None
+            raise
+        self._done = True
+        if self.answer.will_close:
+            self._conn.close()
+        else:
+            self._wire.give_back(self._key, self._conn)
+
+    def _decoded(self, amount: int) -> Iterator[bytes]:
+        coding = (self.answer.getheader("Content-Encoding") or "identity").strip().lower()
+        decoder = _decoder(coding, self._request)
+        while data := self.answer.read(amount):
+            if decoder is None:
+                yield data
+                continue
+            # At most `amount` bytes out per step, until no input or output is pending: a bound
+            # on the decoded size holds before a bomb is inflated.
+            while True:
+                piece = decoder.decompress(data, amount)
+                data = decoder.unconsumed_tail
+                if piece:
+                    yield piece
+                if not data and len(piece) < amount:
+                    break
+        if self.answer.length:  # http.client ends a short body quietly, urllib3 does not
+            raise http.client.IncompleteRead(b"", self.answer.length)
+        if decoder is not None and (tail := decoder.flush()):
+            yield tail
+
+    def close(self) -> None:
+        """Before the body's end: the connection cannot serve another request."""
+        if not self._done:
+            self._done = True
+            self.answer.close()
+            self._conn.close()
+
+    def release_conn(self) -> None:
+        self.close()
+
+
+def _decoder(coding: str, request):
+    if coding == "identity":
+        return None
+    if coding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if coding == "deflate":
+        return _Deflate()
+    raise requests.exceptions.ContentDecodingError(
+        f"the body's Content-Encoding '{coding[:40]}' was not asked for", request=request
+    )
+
+
+class _Deflate:
+    """A deflate body, zlib-wrapped as RFC 9110 says, or raw as some servers send it (as urllib3)."""
+
+    def __init__(self):
+        self._inner = zlib.decompressobj()
+        self._first = True
+
+    @property
+    def unconsumed_tail(self) -> bytes:
+        return self._inner.unconsumed_tail
+
+    def decompress(self, data: bytes, limit: int) -> bytes:
+        if not self._first:
+            return self._inner.decompress(data, limit)
+        self._first = False
+        try:
+            return self._inner.decompress(data, limit)
+        except zlib.error:
+            self._inner = zlib.decompressobj(-zlib.MAX_WBITS)
+            return self._inner.decompress(data, limit)
+
+    def flush(self) -> bytes:
+        return self._inner.flush()

@@ -1,0 +1,365 @@
+"""wire.py: plain GETs sent with http.client directly, against real sockets.
+
+The `api` fixture answers from under requests' HTTPAdapter.send and so turns the wire off: here a
+scripted server on a local socket answers instead, and the same answer is compared, field for
+field, with what requests' own way makes of it.
+"""
+
+import gzip
+import logging
+import socket
+import ssl
+import threading
+import tracemalloc
+import zlib
+
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+
+from sandbox.faults import gzip_bomb
+from source_chartmogul import transport, wire
+from source_chartmogul.transport import AnswerTooLarge, ChartmogulAdapter, RetriesExhausted, json_body
+from unit_tests.conftest import fast_session
+
+PONG = b'{"data": "pong!"}'
+
+
+def answer(body: bytes = PONG, status: str = "200 OK", headers: tuple[str, ...] = (), length: bool = True) -> bytes:
+    lines = [f"HTTP/1.1 {status}", "Content-Type: application/json", *headers]
+    if length:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+class Close:
+    """An answer after which the server closes the connection (None: closes without answering)."""
+
+    def __init__(self, data: bytes | None = None):
+        self.data = data
+
+
+class Server:
+    """A raw HTTP/1.1 server on a local socket that answers the n-th request it reads with
+    `answers[n]` (the last one for every later request) and keeps each request's head."""
+
+    def __init__(self, *answers, tls: ssl.SSLContext | None = None):
+        self.answers = answers
+        self.heads: list[bytes] = []
+        self.connections = 0
+        self._tls = tls
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+        self.origin = f"{'https' if tls else 'http'}://127.0.0.1:{self._listener.getsockname()[1]}"
+        self.url = f"{self.origin}/v1/customers?per_page=200&cursor=a%2Bb"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        try:
+            conn.settimeout(5)
+            if self._tls:
+                conn = self._tls.wrap_socket(conn, server_side=True)
+            buffer = b""
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                head, buffer = buffer.split(b"\r\n\r\n", 1)
+                self.heads.append(head)
+                reply = self.answers[min(len(self.heads), len(self.answers)) - 1]
+                if isinstance(reply, Close):
+                    if reply.data:
+                        conn.sendall(reply.data)
+                    return
+                conn.sendall(reply)
+        except OSError:
+            return  # the client gave up, or its TLS handshake failed
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._listener.close()
+
+
+@pytest.fixture
+def server():
+    servers = []
+
+    def start(*answers, **kwargs) -> Server:
+        servers.append(Server(*answers, **kwargs))
+        return servers[-1]
+
+    yield start
+    for each in servers:
+        each.close()
+
+
+@pytest.fixture
+def no_requests_way(monkeypatch):
+    """Fails any request that goes by requests' HTTPAdapter.send instead of the wire."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("went by HTTPAdapter.send")
+
+    monkeypatch.setattr(HTTPAdapter, "send", refuse)
+
+
+def both_ways(monkeypatch, url: str, **kwargs) -> tuple[requests.Response, requests.Response]:
+    """The same request sent by the wire, then by requests' way, each on a new session."""
+    direct = fast_session(max_attempts=1).get(url, **kwargs)
+    monkeypatch.setattr(ChartmogulAdapter, "direct", False)
+    by_requests = fast_session(max_attempts=1).get(url, **kwargs)
+    monkeypatch.setattr(ChartmogulAdapter, "direct", True)
+    return direct, by_requests
+
+
+def fields(response: requests.Response) -> dict:
+    return {
+        "status": response.status_code,
+        "reason": response.reason,
+        "headers": dict(response.headers),
+        "encoding": response.encoding,
+        "url": response.url,
+        "cookies": response.cookies.get_dict(),
+        "content": response.content,
+        "body": json_body(response),
+    }
+
+
+# --- the same request on the wire, the same response to the caller --------------------------------
+
+
+def test_a_plain_get_goes_by_the_wire_as_requests_would_send_it(server, monkeypatch):
+    served = server(answer())
+    session = fast_session(max_attempts=1)
+    session.auth = ("key", "")
+    monkeypatch.setattr(HTTPAdapter, "send", lambda *args, **kwargs: pytest.fail("went by HTTPAdapter.send"))
+    assert json_body(session.get(served.url)) == {"data": "pong!"}
+    monkeypatch.undo()
+    monkeypatch.setattr(ChartmogulAdapter, "direct", False)
+    assert json_body(session.get(served.url)) == {"data": "pong!"}
+
+    direct, by_requests = served.heads
+    assert direct.split(b"\r\n")[0] == b"GET /v1/customers?per_page=200&cursor=a%2Bb HTTP/1.1"
+    assert sorted(direct.split(b"\r\n")) == sorted(by_requests.split(b"\r\n"))
+    assert b"Accept-Encoding: gzip, deflate" in direct and b"Authorization: Basic a2V5Og==" in direct
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        answer(headers=("Set-Cookie: a=1; Path=/", "Set-Cookie: b=2; Path=/", "X-Many: 1", "X-Many: 2")),
+        answer(gzip.compress(PONG), headers=("Content-Encoding: gzip",)),
+        answer(zlib.compress(PONG), headers=("Content-Encoding: deflate",)),
+        answer(zlib.compress(PONG)[2:-4], headers=("Content-Encoding: deflate",)),  # raw deflate
+        answer(b"11\r\n" + PONG + b"\r\n0\r\n\r\n", headers=("Transfer-Encoding: chunked",), length=False),
+        answer(status="404 Not Found", headers=("Content-Type: application/json; charset=latin-1",)),
+        Close(answer(length=False)),  # the body runs to the connection's end
+    ],
+    ids=["repeated headers and cookies", "gzip", "deflate", "raw deflate", "chunked", "404", "to the end"],
+)
+def test_the_wire_s_response_is_requests_own_field_for_field(server, monkeypatch, reply):
+    served = server(reply)
+
+    direct, by_requests = both_ways(monkeypatch, served.url)
+
+    assert fields(direct) == fields(by_requests)
+    assert isinstance(direct.raw, wire._Body) and not isinstance(by_requests.raw, wire._Body)
+
+
+def test_cookies_a_server_sets_reach_the_session_as_with_requests(server):
+    served = server(answer(headers=("Set-Cookie: visit=1; Path=/",)))
+    session = fast_session(max_attempts=1)
+
+    session.get(served.url)
+
+    assert session.cookies.get_dict() == {"visit": "1"}
+
+
+def test_a_proxied_request_goes_by_requests_and_its_proxy(server, monkeypatch):
+    proxy = server(answer())
+    monkeypatch.setattr(wire.Wire, "open", lambda *args, **kwargs: pytest.fail("went by the wire"))
+
+    response = fast_session(max_attempts=1).get("http://chartmogul.invalid/v1/ping", proxies={"http": proxy.origin})
+
+    assert json_body(response) == {"data": "pong!"}
+    assert proxy.heads[0].startswith(b"GET http://chartmogul.invalid/v1/ping HTTP/1.1")
+
+
+def test_a_request_offering_an_encoding_the_wire_does_not_decode_goes_by_requests(server, monkeypatch):
+    served = server(answer())
+    monkeypatch.setattr(wire.Wire, "open", lambda *args, **kwargs: pytest.fail("went by the wire"))
+
+    response = fast_session(max_attempts=1).get(served.url, headers={"Accept-Encoding": "br, gzip"})
+
+    assert json_body(response) == {"data": "pong!"}
+
+
+# --- connections ----------------------------------------------------------------------------------
+
+
+def test_a_connection_is_kept_alive_and_given_back_once_its_body_is_read(server, no_requests_way):
+    served = server(answer())
+    session = fast_session(max_attempts=1)
+
+    for _ in range(3):
+        assert json_body(session.get(served.url)) == {"data": "pong!"}
+
+    assert served.connections == 1
+
+
+def test_a_kept_connection_the_server_closed_is_replaced_at_once_without_a_retry(server, caplog, no_requests_way):
+    served = server(Close(answer()))  # no "Connection: close": the client keeps it, then finds it closed
+    session = fast_session(max_attempts=1)
+
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            assert json_body(session.get(served.url)) == {"data": "pong!"}
+
+    assert served.connections == 3 and len(served.heads) == 3
+    assert not caplog.records
+
+
+def test_a_new_connection_closed_without_an_answer_is_an_error_the_adapter_retries(server, no_requests_way):
+    served = server(Close())
+    session = fast_session(max_attempts=3)
+
+    with pytest.raises(RetriesExhausted, match=r"failed 3 times, last with ConnectionError: http://127.0.0.1:\d+: "):
+        session.get(served.url)
+
+    assert served.connections == 3 and len(served.heads) == 3  # sent once per attempt, never again
+
+
+def test_a_refused_connection_names_where(no_requests_way):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+    with pytest.raises(RetriesExhausted, match=rf"ConnectionError: http://127.0.0.1:{port}: ConnectionRefusedError"):
+        fast_session(max_attempts=2).get(f"http://127.0.0.1:{port}/v1/ping")
+
+
+def test_a_body_cut_short_is_retried_on_a_new_connection(server, no_requests_way):
+    served = server(Close(answer()[:-3]), answer())
+    session = fast_session(max_attempts=2)
+
+    assert json_body(session.get(served.url)) == {"data": "pong!"}
+    assert served.connections == 2
+
+
+def test_a_body_cut_short_every_time_ends_in_a_chunked_encoding_error(server, no_requests_way):
+    served = server(Close(answer()[:-3]))
+
+    with pytest.raises(RetriesExhausted, match="ChunkedEncodingError: .*IncompleteRead"):
+        fast_session(max_attempts=2).get(served.url)
+
+
+def test_idle_connections_are_bounded_and_closed_with_the_adapter(server):
+    served = server(answer())
+    pool = wire.Wire(size=2)
+    request = requests.Request("GET", served.url).prepare()
+    opened = [pool.open(request, (5.0, 5.0), True, None) for _ in range(3)]  # three at once
+    for response in opened:
+        assert b"".join(response.raw.stream(1024)) == PONG
+
+    kept = [conn for conns in pool._idle.values() for conn in conns]
+    assert served.connections == 3 and len(kept) == 2
+    pool.close()
+    assert all(conn.sock is None for conn in kept) and not pool._idle
+
+    session = fast_session(max_attempts=1)
+    session.get(served.url)
+    adapter = session.get_adapter(served.url)
+    assert adapter._wire._idle
+    session.close()
+    assert not adapter._wire._idle
+
+
+def test_an_unsupported_encoding_is_an_error_and_the_connection_is_not_kept(server, no_requests_way):
+    served = server(answer(b"\x00\x01", headers=("Content-Encoding: br",)))
+
+    with pytest.raises(
+        RetriesExhausted, match="ContentDecodingError: the body's Content-Encoding 'br' was not asked for"
+    ):
+        fast_session(max_attempts=2).get(served.url)
+
+    assert served.connections == 2
+
+
+def test_a_body_that_is_not_what_its_encoding_says_is_a_decoding_error(server, no_requests_way):
+    served = server(answer(b"not gzip at all", headers=("Content-Encoding: gzip",)))
+
+    with pytest.raises(RetriesExhausted, match="ContentDecodingError: .*error"):
+        fast_session(max_attempts=1).get(served.url)
+
+
+@pytest.mark.parametrize("status", ["200 OK", "500 Internal Server Error"])
+def test_a_gzip_bomb_on_the_wire_is_refused_without_inflating_it(server, no_requests_way, status):
+    bomb = gzip_bomb(64)
+    served = server(answer(bomb, status=status, headers=("Content-Encoding: gzip",)), answer())
+    session = fast_session(max_attempts=2)
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(AnswerTooLarge, match="is larger than the 16 MiB allowed"):
+            session.get(served.url)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 3 * transport.MAX_ANSWER_BYTES, peak
+    assert json_body(session.get(served.url)) == {"data": "pong!"}
+    assert served.connections == 2  # the bomb's connection was not read to its end: not kept
+
+
+# --- TLS ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_server(server, tls_certificate):
+    certificate, key = tls_certificate
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate, key)
+    return server(answer(), tls=context)
+
+
+def test_tls_is_verified_against_the_bundle_given(tls_server, tls_certificate, no_requests_way):
+    session = fast_session(max_attempts=1)
+
+    assert json_body(session.get(tls_server.url, verify=tls_certificate[0])) == {"data": "pong!"}
+    assert json_body(session.get(tls_server.url, verify=tls_certificate[0])) == {"data": "pong!"}
+    assert tls_server.connections == 1
+
+
+def test_a_certificate_the_default_bundle_does_not_trust_is_refused(tls_server, no_requests_way):
+    with pytest.raises(RetriesExhausted, match="SSLError: .*CERTIFICATE_VERIFY_FAILED"):
+        fast_session(max_attempts=1).get(tls_server.url)
+
+
+def test_verify_false_skips_the_check_as_with_requests(tls_server, no_requests_way):
+    assert json_body(fast_session(max_attempts=1).get(tls_server.url, verify=False)) == {"data": "pong!"}
+
+
+def test_a_missing_ca_bundle_is_requests_own_error(tls_server, tmp_path, monkeypatch):
+    missing = str(tmp_path / "nowhere.pem")
+    with pytest.raises(OSError) as direct:
+        fast_session(max_attempts=1).get(tls_server.url, verify=missing)
+    monkeypatch.setattr(ChartmogulAdapter, "direct", False)
+    with pytest.raises(OSError) as by_requests:
+        fast_session(max_attempts=1).get(tls_server.url, verify=missing)
+
+    assert str(direct.value) == str(by_requests.value)
+    assert tls_server.connections == 0
