@@ -11,6 +11,7 @@ with a figure; this script produces the figure, so that anyone can check it on t
     .venv/bin/python tools/measure.py readers      # partitions read at once: as needed vs all from the start
     .venv/bin/python tools/measure.py pages        # a page at a time, partitions not prefetched, vs 2.2.0
     .venv/bin/python tools/measure.py send         # a page's send path, adapter aside: the CDK's vs transport.fetch
+    .venv/bin/python tools/measure.py wire         # a whole read: the wire vs requests' HTTPAdapter.send
     .venv/bin/python tools/measure.py all          # each of them, one after the other
 
 Every figure is a median over repeated runs (--repeat), with each run printed: this machine's
@@ -409,6 +410,68 @@ def pages(args) -> None:
     print_cpu_and_wall("records travel", runs)
 
 
+# main.py read with every request sent by requests' HTTPAdapter.send and urllib3's pool, as
+# before 2.4.0, instead of by the connector's wire (http.client directly).
+BY_REQUESTS = """
+import sys
+from source_chartmogul import run, transport
+
+transport.ChartmogulAdapter.direct = False
+"""
+
+
+def wire_path(args) -> None:
+    header(
+        "Sending a page: the wire (http.client directly) vs requests' HTTPAdapter.send and urllib3's pool",
+        f"tools/measure.py wire --customers {args.customers} --activities {args.activities} --repeat {args.repeat}",
+    )
+    page_loop(args)
+    runs = compare_reads(
+        args,
+        {
+            "the wire (2.4.0)": (("main.py",), {}),
+            "requests' HTTPAdapter.send and urllib3 (2.3.1)": (("-c", BY_REQUESTS + RUN_MAIN), {}),
+        },
+    )
+    print_cpu_and_wall("send path", runs)
+
+
+def page_loop(args) -> None:
+    """The same page of 200 activities sent again and again through a connected session, in this
+    process, by each way in turn: the CPU and wall time of a page from the adapter down, the
+    answer parsed (the sandbox answers in its own process)."""
+    import requests
+
+    from sandbox import DEFAULT_API_KEY
+    from source_chartmogul import transport
+
+    calls, blocks = 200, 2 * args.repeat
+    runs: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    with SandboxProcess(args.customers, args.activities) as sandbox:
+        session = transport.connect(requests.Session(), DEFAULT_API_KEY, float(UNPACED))
+        url = f"{sandbox.url}/v1/activities?per_page=200&start-date={START_DATE}"
+        settings = session.merge_environment_settings(url, {}, None, None, None)
+        request = transport.prepare(session, "GET", url)
+        for _ in range(blocks):
+            for direct in runs:
+                transport.ChartmogulAdapter.direct = direct
+                session.send(request, **settings)  # a connection ready, kept alive
+                cpu, wall = time.thread_time(), time.perf_counter()
+                for _ in range(calls):
+                    assert len(session.send(request, **settings).body["entries"]) == 200
+                runs[direct].append(
+                    ((time.thread_time() - cpu) / calls * 1e6, (time.perf_counter() - wall) / calls * 1e6)
+                )
+        transport.ChartmogulAdapter.direct = True
+    print(
+        f"\n| a page of 200 activities, {calls} a block, {blocks} blocks each way in turn | µs of CPU a page (median) | µs of wall time a page (median) |"
+    )
+    print("|---|---:|---:|")
+    for direct, label in ((True, "the wire (2.4.0)"), (False, "requests' HTTPAdapter.send and urllib3 (2.3.1)")):
+        print(f"| {label} | {median([c for c, _ in runs[direct]]):.0f} | {median([w for _, w in runs[direct]]):.0f} |")
+    print()
+
+
 def print_cpu_and_wall(what: str, runs: dict[str, list[Read]]) -> None:
     print(f"| {what} | CPU s (median) | every run | wall s (median) | every run |")
     print("|---|---:|---|---:|---|")
@@ -635,6 +698,7 @@ COMMANDS = {
     "readers": readers,
     "pages": pages,
     "send": send_path,
+    "wire": wire_path,
 }
 
 
@@ -646,13 +710,13 @@ def main() -> None:
     parser.add_argument(
         "--activities",
         type=int,
-        help="default: 50,000 for serializer, 300,000 for arenas, readers and pages (where threads' memory grows)",
+        help="default: 50,000 for serializer, 300,000 for arenas, readers, pages and wire (where threads' memory grows)",
     )
     args = parser.parse_args()
     os.chdir(ROOT)
     chosen = args.activities
     for name in COMMANDS if args.command == "all" else [args.command]:
-        args.activities = chosen or (300_000 if name in ("arenas", "readers", "pages") else 50_000)
+        args.activities = chosen or (300_000 if name in ("arenas", "readers", "pages", "wire") else 50_000)
         COMMANDS[name](args)
 
 
