@@ -306,11 +306,14 @@ class _Body:
             # on the decoded size holds before a bomb is inflated.
             while True:
                 piece = decoder.decompress(data, amount)
-                data = decoder.unconsumed_tail
+                rest = decoder.unconsumed_tail
                 if piece:
                     yield piece
-                if not data and len(piece) < amount:
+                if not rest and len(piece) < amount:
                     break
+                if not piece and rest == data:
+                    raise zlib.error("the decoder stopped making progress")
+                data = rest
         if self.answer.length:  # http.client ends a short body quietly, urllib3 does not
             raise http.client.IncompleteRead(b"", self.answer.length)
         if decoder is not None and (tail := decoder.flush()):
@@ -331,12 +334,46 @@ def _decoder(coding: str, request):
     if coding == "identity":
         return None
     if coding in ("gzip", "x-gzip"):
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return _Gzip()
     if coding == "deflate":
         return _Deflate()
     raise requests.exceptions.ContentDecodingError(
         f"the body's Content-Encoding '{coding[:40]}' was not asked for", request=request
     )
+
+
+class _Gzip:
+    """A gzip body of one member or more, as urllib3 reads it: what follows a whole member is
+    another member or, if it is not one, left out with all after it."""
+
+    def __init__(self):
+        self._inner = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._members = 1  # 0: past something that was not a member
+
+    @property
+    def unconsumed_tail(self) -> bytes:
+        if not self._members:
+            return b""
+        if self._inner.eof:
+            return self._inner.unused_data  # the start of the next member
+        return self._inner.unconsumed_tail
+
+    def decompress(self, data: bytes, limit: int) -> bytes:
+        if not self._members:
+            return b""
+        if self._inner.eof:
+            self._inner = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            self._members += 1
+        try:
+            return self._inner.decompress(data, limit)
+        except zlib.error:
+            if self._members == 1:
+                raise
+            self._members = 0
+            return b""
+
+    def flush(self) -> bytes:
+        return self._inner.flush() if self._members else b""
 
 
 class _Deflate:

@@ -165,13 +165,25 @@ def test_a_plain_get_goes_by_the_wire_as_requests_would_send_it(server, monkeypa
     [
         answer(headers=("Set-Cookie: a=1; Path=/", "Set-Cookie: b=2; Path=/", "X-Many: 1", "X-Many: 2")),
         answer(gzip.compress(PONG), headers=("Content-Encoding: gzip",)),
+        answer(gzip.compress(PONG[:8]) + gzip.compress(PONG[8:]), headers=("Content-Encoding: gzip",)),
+        answer(gzip.compress(PONG) + b"trailing garbage", headers=("Content-Encoding: gzip",)),
         answer(zlib.compress(PONG), headers=("Content-Encoding: deflate",)),
         answer(zlib.compress(PONG)[2:-4], headers=("Content-Encoding: deflate",)),  # raw deflate
         answer(b"11\r\n" + PONG + b"\r\n0\r\n\r\n", headers=("Transfer-Encoding: chunked",), length=False),
         answer(status="404 Not Found", headers=("Content-Type: application/json; charset=latin-1",)),
         Close(answer(length=False)),  # the body runs to the connection's end
     ],
-    ids=["repeated headers and cookies", "gzip", "deflate", "raw deflate", "chunked", "404", "to the end"],
+    ids=[
+        "repeated headers and cookies",
+        "gzip",
+        "gzip in two members",
+        "gzip then garbage",
+        "deflate",
+        "raw deflate",
+        "chunked",
+        "404",
+        "to the end",
+    ],
 )
 def test_the_wire_s_response_is_requests_own_field_for_field(server, monkeypatch, reply):
     served = server(reply)
@@ -180,6 +192,39 @@ def test_the_wire_s_response_is_requests_own_field_for_field(server, monkeypatch
 
     assert fields(direct) == fields(by_requests)
     assert isinstance(direct.raw, wire._Body) and not isinstance(by_requests.raw, wire._Body)
+
+
+def test_a_gzip_member_that_starts_in_a_later_read_is_decoded_too():
+    decoder = wire._decoder("gzip", None)
+    first, second = gzip.compress(b"[1,"), gzip.compress(b"2]")
+    out = b""
+    for data in (first, second[:5], second[5:]):  # as the socket might hand them over
+        for _ in range(100):
+            piece = decoder.decompress(data, 4)
+            data = decoder.unconsumed_tail
+            out += piece
+            if not data and len(piece) < 4:
+                break
+
+    assert out + decoder.flush() == b"[1,2]"
+
+
+def test_a_decoder_that_stops_making_progress_is_an_error_not_a_hang(server, monkeypatch, no_requests_way):
+    class Stuck:
+        calls = 0
+        unconsumed_tail = b"never consumed"
+
+        def decompress(self, data: bytes, limit: int) -> bytes:
+            Stuck.calls += 1
+            assert Stuck.calls < 1000, "looping"
+            return b""
+
+    monkeypatch.setattr(wire, "_decoder", lambda coding, request: Stuck())
+    served = server(answer(gzip.compress(PONG), headers=("Content-Encoding: gzip",)))
+
+    with pytest.raises(RetriesExhausted, match="ContentDecodingError: .*stopped making progress"):
+        fast_session(max_attempts=1).get(served.url)
+    assert Stuck.calls == 2  # the second call gave nothing and took nothing
 
 
 def test_cookies_a_server_sets_reach_the_session_as_with_requests(server):
