@@ -13,6 +13,8 @@ repository's root, which the integration tests share.
 
 import ipaddress
 import logging
+import socket
+import ssl
 import threading
 import time
 from contextlib import contextmanager
@@ -222,3 +224,61 @@ def tls_certificate(tmp_path_factory) -> tuple[str, str]:
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return str(folder / "cert.pem"), str(folder / "key.pem")
+
+
+class LocalServer:
+    """A raw HTTP server on a local socket (TLS if `tls` is given): each connection is answered
+    in a thread of its own by the subclass's `answer(conn)`; `connections` counts them."""
+
+    def __init__(self, tls: ssl.SSLContext | None = None):
+        self.tls = tls
+        self.connections = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+        self.origin = f"{'https' if tls else 'http'}://127.0.0.1:{self._listener.getsockname()[1]}"
+        self.url = f"{self.origin}/v1/customers?per_page=200"
+
+    def answer(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
+
+    def _connection(self, conn: socket.socket) -> None:
+        try:
+            conn.settimeout(5)
+            if self.tls:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            self.answer(conn)
+        except OSError:
+            return  # the client gave up, or its TLS handshake failed
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._listener.close()
+
+
+@pytest.fixture
+def start_server():
+    """start_server(LocalServerSubclass, *args, **kwargs): a server, closed after the test."""
+    started: list[LocalServer] = []
+
+    def start(kind, *args, **kwargs):
+        started.append(kind(*args, **kwargs))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.close()

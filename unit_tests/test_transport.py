@@ -11,6 +11,7 @@ import tracemalloc
 from bisect import bisect_left
 from collections import deque
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ from source_chartmogul.transport import (
 )
 from source_chartmogul.transport import pacer_for as real_pacer_for  # conftest replaces the module's
 from testing.configs import API_KEY, BASE_URL, OTHER_API_KEY, leaks
-from unit_tests.conftest import REAL_CHECK_RETRIES, FakeClock, Gauge, fast_session, settings
+from unit_tests.conftest import REAL_CHECK_RETRIES, FakeClock, Gauge, LocalServer, fast_session, settings
 
 URL = f"{BASE_URL}/v1/customers?per_page=200"
 PONG = {"data": "pong!"}
@@ -533,67 +534,31 @@ def test_mount_covers_http_and_https():
 # --- Deadlines: per attempt, and within the retry budget ------------------------------------------
 
 
-class SlowServer:
-    """A raw HTTP server on a local socket whose answer comes as slowly as a test says: `head`
-    and `body` are sent `pause` seconds apart per `step` bytes, from where `slow_from` says."""
+class SlowServer(LocalServer):
+    """Answers every request on a connection as slowly as a test says: `head` and `body` are sent
+    `pause` seconds apart per `step` bytes, from where `slow_from` says."""
 
     def __init__(
         self, head, body, pause: float, slow_from: str = "body", step: int = 1, tls: ssl.SSLContext | None = None
     ):
-        self.head, self.body, self.pause, self.slow_from, self.step, self.tls = head, body, pause, slow_from, step, tls
-        self.connections = 0
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-        scheme = "https" if tls else "http"
-        self.url = f"{scheme}://127.0.0.1:{self._listener.getsockname()[1]}/v1/customers?per_page=200"
+        self.head, self.body, self.pause, self.slow_from, self.step = head, body, pause, slow_from, step
+        super().__init__(tls)
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            self.connections += 1
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
-
-    def _answer(self, conn: socket.socket) -> None:
-        with conn:
-            try:
-                if self.tls:
-                    conn.settimeout(5)
-                    conn = self.tls.wrap_socket(conn, server_side=True)
-                while True:  # keep-alive: answer every request on the connection the same way
-                    if not conn.recv(65536):
-                        return
-                    fast, slow = (b"", self.head + self.body) if self.slow_from == "head" else (self.head, self.body)
-                    conn.sendall(fast)
-                    for index in range(0, len(slow), self.step):
-                        if self._stop.wait(self.pause):
-                            return
-                        conn.sendall(slow[index : index + self.step])
-            except OSError:
-                return  # the client gave up
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self._listener.close()
+    def answer(self, conn: socket.socket) -> None:
+        while True:  # keep-alive: answer every request on the connection the same way
+            if not conn.recv(65536):
+                return
+            fast, slow = (b"", self.head + self.body) if self.slow_from == "head" else (self.head, self.body)
+            conn.sendall(fast)
+            for index in range(0, len(slow), self.step):
+                if self._stop.wait(self.pause):
+                    return
+                conn.sendall(slow[index : index + self.step])
 
 
 @pytest.fixture
-def slow_server():
-    servers = []
-
-    def start(*args, **kwargs) -> SlowServer:
-        servers.append(SlowServer(*args, **kwargs))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
+def slow_server(start_server):
+    return partial(start_server, SlowServer)
 
 
 PONG_BODY = b'{"data": "pong!"}' + b" " * 83  # 100 bytes

@@ -9,9 +9,9 @@ import gzip
 import logging
 import socket
 import ssl
-import threading
 import tracemalloc
 import zlib
+from functools import partial
 
 import pytest
 import requests
@@ -20,7 +20,7 @@ from requests.adapters import HTTPAdapter
 from sandbox.faults import gzip_bomb
 from source_chartmogul import transport, wire
 from source_chartmogul.transport import AnswerTooLarge, ChartmogulAdapter, RetriesExhausted, json_body
-from unit_tests.conftest import fast_session
+from unit_tests.conftest import LocalServer, fast_session
 
 PONG = b'{"data": "pong!"}'
 
@@ -39,74 +39,37 @@ class Close:
         self.data = data
 
 
-class Server:
-    """A raw HTTP/1.1 server on a local socket that answers the n-th request it reads with
-    `answers[n]` (the last one for every later request) and keeps each request's head."""
+class Server(LocalServer):
+    """Answers the n-th request it reads with `answers[n]` (the last one for every later request)
+    and keeps each request's head."""
 
     def __init__(self, *answers, tls: ssl.SSLContext | None = None):
         self.answers = answers
         self.heads: list[bytes] = []
-        self.connections = 0
-        self._tls = tls
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-        self.origin = f"{'https' if tls else 'http'}://127.0.0.1:{self._listener.getsockname()[1]}"
+        super().__init__(tls)
         self.url = f"{self.origin}/v1/customers?per_page=200&cursor=a%2Bb"
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            self.connections += 1
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
-
-    def _answer(self, conn: socket.socket) -> None:
-        try:
-            conn.settimeout(5)
-            if self._tls:
-                conn = self._tls.wrap_socket(conn, server_side=True)
-            buffer = b""
-            while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, buffer = buffer.split(b"\r\n\r\n", 1)
-                self.heads.append(head)
-                reply = self.answers[min(len(self.heads), len(self.answers)) - 1]
-                if isinstance(reply, Close):
-                    if reply.data:
-                        conn.sendall(reply.data)
+    def answer(self, conn: socket.socket) -> None:
+        buffer = b""
+        while True:
+            while b"\r\n\r\n" not in buffer:
+                data = conn.recv(65536)
+                if not data:
                     return
-                conn.sendall(reply)
-        except OSError:
-            return  # the client gave up, or its TLS handshake failed
-        finally:
-            conn.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self._listener.close()
+                buffer += data
+            head, buffer = buffer.split(b"\r\n\r\n", 1)
+            self.heads.append(head)
+            reply = self.answers[min(len(self.heads), len(self.answers)) - 1]
+            if isinstance(reply, Close):
+                if reply.data:
+                    conn.sendall(reply.data)
+                return
+            conn.sendall(reply)
 
 
 @pytest.fixture
-def server():
-    servers = []
-
-    def start(*answers, **kwargs) -> Server:
-        servers.append(Server(*answers, **kwargs))
-        return servers[-1]
-
-    yield start
-    for each in servers:
-        each.close()
+def server(start_server):
+    return partial(start_server, Server)
 
 
 @pytest.fixture
