@@ -17,8 +17,9 @@ What it keeps from requests and urllib3:
 * Kept-alive connections, at most `size` idle ones per origin. A kept connection the server
   closed while it was idle fails before any byte of an answer: the request goes again, once, on
   a new connection.
-* A gzip or deflate body decoded as it is read, at most `chunk` bytes out per step, so that a
-  bound on the decoded size holds before a bomb is inflated.
+* A gzip or deflate body decoded as it is read, at most as many bytes out per step as the reader
+  asks for (`transport.CHUNK_BYTES`), so that a bound on the decoded size holds before a bomb is
+  inflated.
 * requests' exceptions (ConnectTimeout, ReadTimeout, SSLError, ConnectionError,
   ChunkedEncodingError, ContentDecodingError) and its response (status, reason, headers with
   repeated ones joined, encoding, url, request, cookies), so the adapter, the retry policy and
