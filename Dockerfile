@@ -16,4 +16,4 @@ ENV AIRBYTE_ENTRYPOINT="python /airbyte/integration_code/main.py"
 ENTRYPOINT ["python", "/airbyte/integration_code/main.py"]
 
 LABEL io.airbyte.name=airbyte/source-chartmogul
-LABEL io.airbyte.version=2.4.0
+LABEL io.airbyte.version=2.5.0

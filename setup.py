@@ -21,7 +21,7 @@ TEST_REQUIREMENTS = [
 
 setup(
     name="source-chartmogul",
-    version="2.4.0",
+    version="2.5.0",
     description="Airbyte source connector for ChartMogul.",
     author="source-chartmogul developers",
     packages=find_packages(include=["source_chartmogul", "source_chartmogul.*"]),

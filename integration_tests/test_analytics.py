@@ -51,3 +51,15 @@ def test_a_segment_chartmogul_rejects_fails_the_read_with_a_config_error_naming_
     assert "Unsupported filter 'mrr'" in error["message"]  # ChartMogul's own words
     assert "dev.chartmogul.com/docs/cfl" in error["message"]
     assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_check_fails_on_a_segment_chartmogul_rejects_naming_it(sandbox):
+    """Before any sync: check asks for a day of each segment, with the read's parameters."""
+    rejected = {"name": "Big accounts", "filters": "mrr~GT~150"}
+    run = run_connector("check", sandbox.url, config(segments=[SEGMENTS[0], rejected]))
+    assert run.exit_code == 0
+    status = run.connection_status()
+    assert status["status"] == "FAILED"
+    assert "the 'filters' of segment 'Big accounts' in 'segments'" in status["message"]
+    assert "Unsupported filter 'mrr'" in status["message"]
+    assert "Traceback" not in run.stdout + run.stderr

@@ -4,6 +4,7 @@ import base64
 import json
 import logging
 from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 import requests
@@ -26,7 +27,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from . import sync, transport
 from .base import ChartmogulStream
 from .config import Settings, config_error, parse_config
-from .errors import resolve
+from .errors import ChartmogulErrorHandler, SegmentErrorHandler
 from .streams import ALL_STREAMS
 
 # A check should answer in seconds, not retry for minutes like a sync.
@@ -107,14 +108,27 @@ class SourceChartmogul(AbstractSource):
         except AirbyteTracedException as error:
             return False, error.message
         session = transport.connect(requests.Session(), settings.api_key, settings.requests_per_second, CHECK_RETRIES)
-        outcome: requests.Response | Exception
-        try:
-            outcome = session.get(f"{settings.base_url}/v1/ping")
-        except requests.RequestException as error:
-            outcome = error
-        resolution = resolve(outcome)
-        if resolution.error_message:
-            return False, resolution.error_message
+        # The key first, then each segment once: a plan, country or filter that ChartMogul rejects
+        # fails the check, not the first sync. A segment costs one request for one day's count.
+        today = datetime.now(timezone.utc).date().isoformat()
+        metrics = {"start-date": today, "end-date": today, "interval": "day"}
+        segment_errors = SegmentErrorHandler(settings.segments)
+        asks: list[tuple[str, dict[str, str], ChartmogulErrorHandler]] = [
+            (f"{settings.base_url}/v1/ping", {}, ChartmogulErrorHandler())
+        ]
+        asks += [
+            (f"{settings.base_url}/v1/metrics/customer-count", {**metrics, **segment.params()}, segment_errors)
+            for segment in settings.segments
+        ]
+        for url, params, handler in asks:
+            outcome: requests.Response | Exception
+            try:
+                outcome = session.get(url, params=params)
+            except requests.RequestException as error:
+                outcome = error
+            resolution = handler.interpret_response(outcome)
+            if resolution.error_message:
+                return False, resolution.error_message
         return True, None
 
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:

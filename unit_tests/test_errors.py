@@ -284,6 +284,6 @@ def test_check_masks_whatever_it_reports(api, monkeypatch):
     """Not only the server's words: any message check returns goes through the secret filter."""
     api.get(PING, status_code=400, json={"message": "bad"})
     failure = dataclasses.replace(resolve(requests.exceptions.ConnectionError("bad")), error_message=API_KEY)
-    monkeypatch.setattr(source_module, "resolve", lambda outcome: failure)
+    monkeypatch.setattr(source_module.ChartmogulErrorHandler, "interpret_response", lambda self, outcome: failure)
 
     assert SourceChartmogul().check_connection(logging.getLogger("airbyte"), CONFIG) == (False, "****")

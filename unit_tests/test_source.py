@@ -12,6 +12,7 @@ import tempfile
 import termios
 import threading
 import time
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
@@ -187,6 +188,66 @@ def test_check_answers_in_seconds_not_minutes(api, monkeypatch, answer):
     assert status.status == Status.FAILED
     assert 1 <= api.call_count <= 3
     assert clock.now - clock.start <= 30  # the seconds spent waiting between attempts
+
+
+SEGMENTS = [
+    {"name": "Europe", "geo": ["DE", "fr"]},
+    {"name": "Gold", "plans": ["Gold Monthly", "Gold Yearly"], "filters": "currency~ANY~'EUR'"},
+]
+CUSTOMER_COUNT = BASE_URL + "/v1/metrics/customer-count"
+
+
+def test_check_asks_for_one_day_of_each_segment_with_its_own_parameters(api):
+    api.get(PING, json={"data": "pong!"})
+    api.get(CUSTOMER_COUNT, json={"entries": [], "summary": {}})
+
+    status = connection_status(run_check({**CONFIG, "segments": SEGMENTS}))
+
+    assert status.status == Status.SUCCEEDED
+    asked = [request.qs for request in api.request_history[1:]]
+    today = datetime.now(timezone.utc).date().isoformat()
+    day = {"start-date": [today], "end-date": [today], "interval": ["day"]}
+    assert asked == [
+        {**day, "geo": ["DE,FR"]},
+        {**day, "plans": ["Gold Monthly,Gold Yearly"], "filters": ["currency~ANY~'EUR'"]},
+    ]
+    assert all(request.headers["Authorization"] == basic_auth() for request in api.request_history)
+
+
+def test_check_fails_on_a_segment_chartmogul_rejects_naming_it_and_asks_no_further(api):
+    api.get(PING, json={"data": "pong!"})
+    rejected = {"code": 400, "message": "Unsupported filter 'currency'", "param": "filters"}
+    api.get(CUSTOMER_COUNT, [{"json": {"entries": []}}, {"status_code": 400, "json": rejected}])
+    third = {"name": "Asia", "geo": ["JP"]}
+
+    output = run_check({**CONFIG, "segments": [*SEGMENTS, third]})
+
+    status = connection_status(output)
+    assert status.status == Status.FAILED
+    assert "the 'filters' of segment 'Gold' in 'segments'" in status.message
+    assert "Unsupported filter 'currency'" in status.message
+    assert "dev.chartmogul.com/docs/cfl" in status.message
+    assert output.errors == []
+    assert api.call_count == 3  # the ping and the first two segments; not 'Asia'
+
+
+def test_check_with_a_rejected_key_asks_for_no_segment(api):
+    api.get(PING, status_code=401, json=UNAUTHORIZED)
+
+    status = connection_status(run_check({**CONFIG, "segments": SEGMENTS}))
+
+    assert status.status == Status.FAILED and "rejected the API key" in status.message
+    assert api.call_count == 1
+
+
+def test_check_fails_with_the_reason_when_a_segment_s_request_fails(api):
+    api.get(PING, json={"data": "pong!"})
+    api.get(CUSTOMER_COUNT, status_code=503, text="503 Service Unavailable")
+
+    status = connection_status(run_check({**CONFIG, "segments": SEGMENTS[:1]}))
+
+    assert status.status == Status.FAILED
+    assert "HTTP 503" in status.message and "GET /v1/metrics/customer-count" in status.message
 
 
 # --- read ----------------------------------------------------------------------------------------
