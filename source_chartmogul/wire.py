@@ -14,12 +14,14 @@ What it keeps from requests and urllib3:
   client certificate `cert` if one is given.
 * The connect timeout over the connection and the TLS handshake, the read timeout over each read,
   and the attempt's deadline over every read (`_DeadlineReader`).
-* Kept-alive connections, at most `size` idle ones per origin. A kept connection the server
-  closed while it was idle fails before any byte of an answer: the request goes again, once, on
-  a new connection.
+* Kept-alive connections, at most `size` idle ones per origin. One with something to read (its
+  end, or bytes the server sent unasked) is dropped before it is used. A kept connection the
+  server closed as the request went fails before any byte of an answer: the request goes again,
+  once, on a new connection.
+* Interim answers (1xx) skipped to the answer, which http.client does for 100 only.
 * A gzip or deflate body decoded as it is read, at most as many bytes out per step as the reader
   asks for (`transport.CHUNK_BYTES`), so that a bound on the decoded size holds before a bomb is
-  inflated.
+  inflated. A body in a coding not asked for is passed on as it came, as urllib3 passes it.
 * requests' exceptions (ConnectTimeout, ReadTimeout, SSLError, ConnectionError,
   ChunkedEncodingError, ContentDecodingError) and its response (status, reason, headers with
   repeated ones joined, encoding, url, request, cookies), so the adapter, the retry policy and
@@ -43,6 +45,7 @@ from requests.cookies import extract_cookies_to_jar
 from requests.structures import CaseInsensitiveDict
 from requests.utils import DEFAULT_CA_BUNDLE_PATH, get_encoding_from_headers
 from urllib3.util import create_urllib3_context
+from urllib3.util.wait import wait_for_read
 
 # What requests offers (its default Accept-Encoding) when neither brotli nor zstandard is
 # installed: the codings decoded here. A request offering more goes requests' way.
@@ -103,11 +106,26 @@ class _DeadlineReader(io.RawIOBase):
 
 
 class DeadlineResponse(http.client.HTTPResponse):
-    """An http.client response read through `_DeadlineReader`: urllib3's connections use it too."""
+    """An http.client response read through `_DeadlineReader`, interim answers skipped: urllib3's
+    connections use it too."""
 
     def __init__(self, sock, *args, **kwargs):
         super().__init__(sock, *args, **kwargs)
         self.fp = io.BufferedReader(_DeadlineReader(self.fp.detach(), sock))
+
+    def _read_status(self) -> tuple[str, int, str]:
+        """http.client's status line, past any interim answer (102 Processing, 103 Early Hints...).
+
+        http.client skips 100 Continue only: it would take a 103 for the answer, with no body, and
+        the real answer would stay unread on the connection, to be read as the next request's.
+        A 101 (a switch of protocol nobody asked for) is the answer: the connection is not kept.
+        """
+        for _ in range(MAX_INTERIM_ANSWERS):
+            version, status, reason = super()._read_status()  # type: ignore[misc]  # not in typeshed
+            if not 101 < status < 200:
+                return version, status, reason
+            http.client.parse_headers(self.fp)  # its headers, bounded as the answer's are
+        raise http.client.HTTPException(f"more than {MAX_INTERIM_ANSWERS} interim (1xx) answers in a row")
 
 
 class _Connection(http.client.HTTPConnection):
@@ -117,6 +135,9 @@ class _Connection(http.client.HTTPConnection):
 class _TLSConnection(http.client.HTTPSConnection):
     response_class = DeadlineResponse
 
+
+# Interim answers (1xx) skipped before an answer, at most: the attempt's deadline bounds their time.
+MAX_INTERIM_ANSWERS = 10
 
 # Errors of a kept connection that the server closed while it sat idle: nothing was answered.
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
@@ -153,7 +174,11 @@ class Wire:
                 return self._exchange(request, key, conn, read_timeout, kept=True)
             except _Stale:
                 pass
-        context = self._context(*tls) if scheme == "https" else None  # outside: its OSError as requests'
+        try:
+            context = self._context(*tls) if scheme == "https" else None
+        except ssl.SSLError as error:  # a bundle or certificate that is not PEM: requests' SSLError
+            raise _mapped(error, key, request, requests.exceptions.ConnectTimeout) from None
+        # A missing bundle or certificate file stays the OSError requests raises.
         try:
             if context is not None:
                 conn = _TLSConnection(host, port, timeout=connect_timeout, context=context)
@@ -207,14 +232,25 @@ class Wire:
             context.check_hostname = False
         if cert:
             certificate, private_key = (cert, None) if isinstance(cert, str) else cert
+            for what, path in (("certificate", certificate), ("key", private_key)):
+                if path and not os.path.exists(path):
+                    raise OSError(f"Could not find the TLS {what} file, invalid path: {path}")
             context.load_cert_chain(certificate, private_key)
         with self._lock:
             return self._contexts.setdefault((verify, cert), context)
 
     def _take(self, key: tuple) -> http.client.HTTPConnection | None:
-        with self._lock:
-            idle = self._idle.get(key)
-            return idle.pop() if idle else None
+        """A kept connection with nothing to read, as urllib3 takes one from its pool: bytes that
+        wait on an idle connection (a 408 the server sent before closing it, an answer it should
+        not have sent) or its end would be read as the next request's answer. Such a connection
+        is closed instead; at most `size` are kept, so this ends."""
+        while True:
+            with self._lock:
+                idle = self._idle.get(key)
+                conn = idle.pop() if idle else None
+            if conn is None or not wait_for_read(conn.sock, timeout=0.0):
+                return conn
+            conn.close()
 
     def give_back(self, key: tuple, conn: http.client.HTTPConnection) -> None:
         with self._lock:
@@ -291,14 +327,14 @@ class _Body:
                 raise _mapped(error, self._key, self._request, requests.exceptions.ConnectionError) from None
             raise
         self._done = True
-        if self.answer.will_close:
+        if self.answer.will_close or self.answer.status < 200:  # a 101: no longer HTTP
             self._conn.close()
         else:
             self._wire.give_back(self._key, self._conn)
 
     def _decoded(self, amount: int) -> Iterator[bytes]:
         coding = (self.answer.getheader("Content-Encoding") or "identity").strip().lower()
-        decoder = _decoder(coding, self._request)
+        decoder = _decoder(coding)
         while data := self.answer.read(amount):
             if decoder is None:
                 yield data
@@ -331,16 +367,14 @@ class _Body:
         self.close()
 
 
-def _decoder(coding: str, request):
-    if coding == "identity":
-        return None
+def _decoder(coding: str):
+    """The decoder of a Content-Encoding; None for one not asked for (brotli, say): the body is
+    passed on as it came, as urllib3 does, and the caller finds it is not JSON."""
     if coding in ("gzip", "x-gzip"):
         return _Gzip()
     if coding == "deflate":
         return _Deflate()
-    raise requests.exceptions.ContentDecodingError(
-        f"the body's Content-Encoding '{coding[:40]}' was not asked for", request=request
-    )
+    return None
 
 
 class _Gzip:

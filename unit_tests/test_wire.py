@@ -9,6 +9,7 @@ import gzip
 import logging
 import socket
 import ssl
+import time
 import tracemalloc
 import zlib
 from functools import partial
@@ -39,6 +40,13 @@ class Close:
         self.data = data
 
 
+class Unasked:
+    """An answer, then, a moment later, bytes nobody asked for, and the connection closed."""
+
+    def __init__(self, data: bytes, unasked: bytes):
+        self.data, self.unasked = data, unasked
+
+
 class Server(LocalServer):
     """Answers the n-th request it reads with `answers[n]` (the last one for every later request)
     and keeps each request's head."""
@@ -63,6 +71,11 @@ class Server(LocalServer):
             if isinstance(reply, Close):
                 if reply.data:
                     conn.sendall(reply.data)
+                return
+            if isinstance(reply, Unasked):
+                conn.sendall(reply.data)
+                time.sleep(0.05)
+                conn.sendall(reply.unasked)
                 return
             conn.sendall(reply)
 
@@ -158,7 +171,7 @@ def test_the_wire_s_response_is_requests_own_field_for_field(server, monkeypatch
 
 
 def test_a_gzip_member_that_starts_in_a_later_read_is_decoded_too():
-    decoder = wire._decoder("gzip", None)
+    decoder = wire._decoder("gzip")
     first, second = gzip.compress(b"[1,"), gzip.compress(b"2]")
     out = b""
     for data in (first, second[:5], second[5:]):  # as the socket might hand them over
@@ -182,7 +195,7 @@ def test_a_decoder_that_stops_making_progress_is_an_error_not_a_hang(server, mon
             assert Stuck.calls < 1000, "looping"
             return b""
 
-    monkeypatch.setattr(wire, "_decoder", lambda coding, request: Stuck())
+    monkeypatch.setattr(wire, "_decoder", lambda coding: Stuck())
     served = server(answer(gzip.compress(PONG), headers=("Content-Encoding: gzip",)))
 
     with pytest.raises(RetriesExhausted, match="ContentDecodingError: .*stopped making progress"):
@@ -296,15 +309,75 @@ def test_idle_connections_are_bounded_and_closed_with_the_adapter(server):
     assert not adapter._wire._idle
 
 
-def test_an_unsupported_encoding_is_an_error_and_the_connection_is_not_kept(server, no_requests_way):
-    served = server(answer(b"\x00\x01", headers=("Content-Encoding: br",)))
+def test_a_body_in_a_coding_not_asked_for_comes_as_it_came_as_with_requests(server, monkeypatch):
+    served = server(answer(b"\x00\x01 brotli?", status="404 Not Found", headers=("Content-Encoding: br",)))
 
-    with pytest.raises(
-        RetriesExhausted, match="ContentDecodingError: the body's Content-Encoding 'br' was not asked for"
-    ):
-        fast_session(max_attempts=2).get(served.url)
+    direct, by_requests = both_ways(monkeypatch, served.url)
 
-    assert served.connections == 2
+    assert direct.status_code == by_requests.status_code == 404
+    assert direct.content == by_requests.content == b"\x00\x01 brotli?"
+    assert dict(direct.headers) == dict(by_requests.headers)
+
+
+def test_a_page_in_a_coding_not_asked_for_is_not_json_as_with_requests(server, monkeypatch):
+    served = server(answer(b"\x00\x01 brotli?", headers=("Content-Encoding: br",)))
+
+    with pytest.raises(RetriesExhausted) as direct:
+        fast_session(max_attempts=1).get(served.url)
+    monkeypatch.setattr(ChartmogulAdapter, "direct", False)
+    with pytest.raises(RetriesExhausted) as by_requests:
+        fast_session(max_attempts=1).get(served.url)
+
+    assert "HTTP 200 with a body that is not a JSON object" in str(direct.value)
+    assert str(direct.value) == str(by_requests.value)
+
+
+def test_an_idle_connection_with_bytes_nobody_asked_for_is_not_used(server, no_requests_way):
+    """A server may send a 408 on a connection it is about to close, or stray bytes: read as the
+    next request's answer, they would fail it or, worse, stand in for it."""
+    stray = answer(b'{"page": "stale"}')
+    timeout = answer(b"", status="408 Request Timeout", headers=("Connection: close",))
+    served = server(Unasked(answer(b'{"page": 1}'), stray), Unasked(answer(b'{"page": 2}'), timeout), answer())
+    session = fast_session(max_attempts=1)
+
+    pages = []
+    for _ in range(3):
+        pages.append(json_body(session.get(served.url)))
+        time.sleep(0.2)  # the unasked bytes arrive while the connection sits idle
+
+    assert pages == [{"page": 1}, {"page": 2}, {"data": "pong!"}]
+    assert served.connections == 3 and len(served.heads) == 3
+
+
+def test_interim_answers_are_skipped_to_the_answer(server, no_requests_way):
+    """http.client skips 100 Continue only: a 103 would be taken for the answer, and the real one
+    read as the next request's."""
+    hints = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+    processing = b"HTTP/1.1 102 Processing\r\n\r\n"
+    served = server(hints + processing + hints + answer(b'{"page": 1}'), answer(b'{"page": 2}'))
+    session = fast_session(max_attempts=1)
+
+    first, second = session.get(served.url), session.get(served.url)
+
+    assert (first.status_code, json_body(first)) == (200, {"page": 1})
+    assert (second.status_code, json_body(second)) == (200, {"page": 2})
+    assert served.connections == 1
+
+
+def test_endless_interim_answers_are_an_error(server, no_requests_way):
+    served = server(b"HTTP/1.1 103 Early Hints\r\n\r\n" * (wire.MAX_INTERIM_ANSWERS + 1) + answer())
+
+    with pytest.raises(RetriesExhausted, match="more than 10 interim"):
+        fast_session(max_attempts=1).get(served.url)
+
+
+def test_a_connection_switched_to_another_protocol_is_not_kept(server):
+    served = server(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: other\r\nConnection: Upgrade\r\n\r\n")
+    pool = wire.Wire(size=2)
+    response = pool.open(requests.Request("GET", served.url).prepare(), (5.0, 5.0), True, None)
+
+    assert response.status_code == 101 and b"".join(response.raw.stream(1024)) == b""
+    assert not any(pool._idle.values())
 
 
 def test_a_body_that_is_not_what_its_encoding_says_is_a_decoding_error(server, no_requests_way):
@@ -359,6 +432,32 @@ def test_a_certificate_the_default_bundle_does_not_trust_is_refused(tls_server, 
 
 def test_verify_false_skips_the_check_as_with_requests(tls_server, no_requests_way):
     assert json_body(fast_session(max_attempts=1).get(tls_server.url, verify=False)) == {"data": "pong!"}
+
+
+@pytest.mark.parametrize("setting", ["verify", "cert"])
+def test_a_bundle_or_certificate_that_is_not_pem_is_requests_ssl_error(tls_server, tmp_path, setting):
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("not a certificate")
+    settings = {"verify": True, "cert": None, setting: str(not_pem)}
+    request = requests.Request("GET", tls_server.url).prepare()
+
+    with pytest.raises(requests.exceptions.SSLError, match=r"https://127.0.0.1:\d+: SSLError: "):
+        wire.Wire(size=1).open(request, (5.0, 5.0), settings["verify"], settings["cert"])
+    assert tls_server.connections == 0
+
+
+@pytest.mark.parametrize("cert", ["{missing}", ("{missing}", None), ("{certificate}", "{missing}")])
+def test_a_missing_client_certificate_or_key_is_requests_own_error(tls_server, tls_certificate, tmp_path, cert):
+    names = {"missing": str(tmp_path / "nowhere.pem"), "certificate": tls_certificate[0]}
+    cert = cert.format(**names) if isinstance(cert, str) else tuple(part and part.format(**names) for part in cert)
+    request = requests.Request("GET", tls_server.url).prepare()
+    with pytest.raises(OSError) as direct:
+        wire.Wire(size=1).open(request, (5.0, 5.0), True, cert)
+    with pytest.raises(OSError) as by_requests:
+        requests.Session().get(tls_server.url, cert=cert, timeout=5)
+
+    assert str(direct.value) == str(by_requests.value)
+    assert tls_server.connections == 0
 
 
 def test_a_missing_ca_bundle_is_requests_own_error(tls_server, tmp_path, monkeypatch):
