@@ -155,6 +155,7 @@ class Wire:
         self._idle: dict[tuple, list[http.client.HTTPConnection]] = {}
         self._contexts: dict[tuple, ssl.SSLContext] = {}
         self._lock = threading.Lock()
+        self.generation = 0  # how many times close() ran: a connection opened before is not kept
 
     def open(
         self, request: requests.PreparedRequest, timeout: tuple[float, float | None], verify: Any, cert: Any
@@ -252,10 +253,13 @@ class Wire:
                 return conn
             conn.close()
 
-    def give_back(self, key: tuple, conn: http.client.HTTPConnection) -> None:
+    def give_back(self, key: tuple, conn: http.client.HTTPConnection, generation: int) -> None:
+        """`conn`, its answer read to the end, kept for another request: unless `size` are kept
+        already, or `close()` ran since it was taken (a body read to its end after the session
+        closed, by a thread still busy with it)."""
         with self._lock:
             idle = self._idle.setdefault(key, [])
-            if len(idle) < self._size:
+            if len(idle) < self._size and generation == self.generation:
                 idle.append(conn)
                 return
         conn.close()
@@ -263,6 +267,7 @@ class Wire:
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, {}
+            self.generation += 1
         for conns in idle.values():
             for conn in conns:
                 conn.close()
@@ -316,6 +321,7 @@ class _Body:
         self.answer = answer
         self._original_response = answer  # where requests reads the cookies from
         self._wire, self._key, self._conn, self._request = wire, key, conn, request
+        self._generation = wire.generation
         self._done = False
 
     def stream(self, amount: int, decode_content: bool = True) -> Iterator[bytes]:
@@ -330,7 +336,7 @@ class _Body:
         if self.answer.will_close or self.answer.status < 200:  # a 101: no longer HTTP
             self._conn.close()
         else:
-            self._wire.give_back(self._key, self._conn)
+            self._wire.give_back(self._key, self._conn, self._generation)
 
     def _decoded(self, amount: int) -> Iterator[bytes]:
         coding = (self.answer.getheader("Content-Encoding") or "identity").strip().lower()

@@ -309,6 +309,21 @@ def test_idle_connections_are_bounded_and_closed_with_the_adapter(server):
     assert not adapter._wire._idle
 
 
+def test_a_body_read_to_its_end_after_the_wire_closed_does_not_keep_its_connection(server):
+    served = server(answer())
+    pool = wire.Wire(size=2)
+    response = pool.open(requests.Request("GET", served.url).prepare(), (5.0, 5.0), True, None)
+    conn = response.raw._conn
+
+    pool.close()  # as a session closes while another thread still reads a body
+    assert b"".join(response.raw.stream(1024)) == PONG
+
+    assert not any(pool._idle.values()) and conn.sock is None
+    again = pool.open(requests.Request("GET", served.url).prepare(), (5.0, 5.0), True, None)
+    assert b"".join(again.raw.stream(1024)) == PONG
+    assert len(pool._idle[again.raw._key]) == 1  # a wire used after close keeps connections again
+
+
 def test_a_body_in_a_coding_not_asked_for_comes_as_it_came_as_with_requests(server, monkeypatch):
     served = server(answer(b"\x00\x01 brotli?", status="404 Not Found", headers=("Content-Encoding: br",)))
 
