@@ -23,7 +23,9 @@ lives in `ChartmogulAdapter`, a requests transport adapter mounted on each strea
   the streams and the connection check both go through it.
 * The wire. A plain GET (no body, no proxy) is sent by `wire`, http.client directly on kept-alive
   connections, rather than by requests' HTTPAdapter.send and urllib3's pool (docs/architecture.md,
-  "The wire"); anything else goes requests' way. Both read the answer under the same deadline.
+  "The wire"); anything else goes requests' way. Both read the answer under the same deadline,
+  and both decode it with `wire.decoded` (urllib3 2.8's gzip decoder loses data read a chunk at
+  a time: `wire.Decoding`).
 * A stream's page: `fetch` builds the request the CDK would (`prepare`), sends it once and acts
   on the error handler's verdict, in place of the CDK's `HttpClient.send_request`, whose retry,
   rate-limit and token layers cost a page about 0.15 ms of CPU and do nothing here
@@ -418,7 +420,9 @@ class ChartmogulAdapter(HTTPAdapter):
             response = self._wire.open(request, timeout, verify, cert)
             response.connection = self
             return response
-        return super().send(request, stream=True, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+        response = super().send(request, stream=True, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+        response.raw = wire.Decoding.of(response.raw)  # decoded as on the wire, not by urllib3
+        return response
 
 
 def _capped(timeout, seconds: float) -> tuple:

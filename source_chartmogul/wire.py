@@ -36,7 +36,7 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -326,7 +326,7 @@ class _Body:
 
     def stream(self, amount: int, decode_content: bool = True) -> Iterator[bytes]:
         try:
-            yield from self._decoded(amount)
+            yield from decoded(self._reads(amount), self.answer.getheader("Content-Encoding"), amount)
         except BaseException as error:  # GeneratorExit too: the body was not read to its end
             self.close()
             if isinstance(error, OSError | http.client.HTTPException | zlib.error):
@@ -338,29 +338,11 @@ class _Body:
         else:
             self._wire.give_back(self._key, self._conn, self._generation)
 
-    def _decoded(self, amount: int) -> Iterator[bytes]:
-        coding = (self.answer.getheader("Content-Encoding") or "identity").strip().lower()
-        decoder = _decoder(coding)
+    def _reads(self, amount: int) -> Iterator[bytes]:
         while data := self.answer.read(amount):
-            if decoder is None:
-                yield data
-                continue
-            # At most `amount` bytes out per step, until no input or output is pending: a bound
-            # on the decoded size holds before a bomb is inflated.
-            while True:
-                piece = decoder.decompress(data, amount)
-                rest = decoder.unconsumed_tail
-                if piece:
-                    yield piece
-                if not rest and len(piece) < amount:
-                    break
-                if not piece and rest == data:
-                    raise zlib.error("the decoder stopped making progress")
-                data = rest
+            yield data
         if self.answer.length:  # http.client ends a short body quietly, urllib3 does not
             raise http.client.IncompleteRead(b"", self.answer.length)
-        if decoder is not None and (tail := decoder.flush()):
-            yield tail
 
     def close(self) -> None:
         """Before the body's end: the connection cannot serve another request."""
@@ -371,6 +353,63 @@ class _Body:
 
     def release_conn(self) -> None:
         self.close()
+
+
+class Decoding:
+    """urllib3's response as requests reads it (its `raw`), on requests' way (a proxy), with the
+    body decoded by `decoded` instead of urllib3's decoders: urllib3 2.8, read a chunk at a time,
+    loses or inflates without end a gzip body whose member ends where a chunk does (its decoder
+    keeps feeding the finished member, whose unused data doubles at each call)."""
+
+    def __init__(self, raw: Any):
+        self._raw = raw
+        self._original_response = getattr(raw, "_original_response", None)  # the cookies
+
+    @classmethod
+    def of(cls, raw: Any) -> Any:
+        """`raw`, wrapped if its body is in a coding decoded here."""
+        coding = raw.headers.get("Content-Encoding") if raw is not None else None
+        return cls(raw) if _decoder((coding or "").strip().lower()) is not None else raw
+
+    def stream(self, amount: int, decode_content: bool = True) -> Iterator[bytes]:
+        try:
+            yield from decoded(
+                self._raw.stream(amount, decode_content=False), self._raw.headers["Content-Encoding"], amount
+            )
+        except zlib.error as error:  # urllib3's own errors requests maps as they pass
+            raise requests.exceptions.ContentDecodingError(f"{type(error).__name__}: {error}") from None
+
+    def read(self, *args: Any, **kwargs: Any) -> bytes:
+        return self._raw.read(*args, **kwargs)  # requests drains a redirect's body with it
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def release_conn(self) -> None:
+        self._raw.release_conn()
+
+
+def decoded(reads: Iterable[bytes], coding: str | None, amount: int) -> Iterator[bytes]:
+    """The body that `reads` hands over, decoded for its Content-Encoding `coding` as it comes, at
+    most `amount` bytes out per step, so that a bound on the decoded size holds before a bomb is
+    inflated."""
+    decoder = _decoder((coding or "identity").strip().lower())
+    for data in reads:
+        if decoder is None:
+            yield data
+            continue
+        while True:  # until no input or output is pending
+            piece = decoder.decompress(data, amount)
+            rest = decoder.unconsumed_tail
+            if piece:
+                yield piece
+            if not rest and len(piece) < amount:
+                break
+            if not piece and rest == data:
+                raise zlib.error("the decoder stopped making progress")
+            data = rest
+    if decoder is not None and (tail := decoder.flush()):
+        yield tail
 
 
 def _decoder(coding: str):

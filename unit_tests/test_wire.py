@@ -170,6 +170,50 @@ def test_the_wire_s_response_is_requests_own_field_for_field(server, monkeypatch
     assert isinstance(direct.raw, wire._Body) and not isinstance(by_requests.raw, wire._Body)
 
 
+def long_page(size: int) -> bytes:
+    """A JSON object of exactly `size` bytes."""
+    return b'{"data": "' + b"x" * (size - 12) + b'"}'
+
+
+def raw_deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
+CHUNK = transport.CHUNK_BYTES
+LONG = long_page(2 * CHUNK + 1000)
+
+
+@pytest.mark.parametrize(
+    "coding, encoded",
+    [
+        ("gzip", gzip.compress(LONG)),
+        ("gzip", gzip.compress(LONG[:CHUNK]) + gzip.compress(LONG[CHUNK:])),
+        ("gzip", b"".join(gzip.compress(LONG[start : start + 4096]) for start in range(0, len(LONG), 4096))),
+        ("deflate", zlib.compress(LONG)),
+        ("deflate", raw_deflate(LONG)),
+    ],
+    ids=["gzip", "gzip, a member ending where a chunk does", "gzip in members of 4 KiB", "deflate", "raw deflate"],
+)
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_a_body_of_several_chunks_comes_whole_both_ways(server, monkeypatch, coding, encoded, framing):
+    """On requests' way too the wire's decoders decode: urllib3 2.8, read a chunk at a time, lost
+    the second half of a gzip body whose first member ended where a chunk did, or inflated it
+    without end (its decoder kept feeding the finished member)."""
+    if framing == "length":
+        reply = answer(encoded, headers=(f"Content-Encoding: {coding}",))
+    else:
+        pieces = [encoded[start : start + 70000] for start in range(0, len(encoded), 70000)]
+        chunked = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+        reply = answer(chunked, headers=(f"Content-Encoding: {coding}", "Transfer-Encoding: chunked"), length=False)
+    served = server(reply)
+
+    direct, by_requests = both_ways(monkeypatch, served.url)
+
+    assert direct.content == LONG and by_requests.content == LONG
+    assert isinstance(by_requests.raw, wire.Decoding)
+
+
 def test_a_gzip_member_that_starts_in_a_later_read_is_decoded_too():
     decoder = wire._decoder("gzip")
     first, second = gzip.compress(b"[1,"), gzip.compress(b"2]")
@@ -203,11 +247,13 @@ def test_a_decoder_that_stops_making_progress_is_an_error_not_a_hang(server, mon
     assert Stuck.calls == 2  # the second call gave nothing and took nothing
 
 
-def test_cookies_a_server_sets_reach_the_session_as_with_requests(server):
-    served = server(answer(headers=("Set-Cookie: visit=1; Path=/",)))
+@pytest.mark.parametrize("direct", [True, False], ids=["the wire", "requests' way"])
+def test_cookies_a_server_sets_reach_the_session_as_with_requests(server, monkeypatch, direct):
+    served = server(answer(gzip.compress(PONG), headers=("Set-Cookie: visit=1; Path=/", "Content-Encoding: gzip")))
+    monkeypatch.setattr(ChartmogulAdapter, "direct", direct)
     session = fast_session(max_attempts=1)
 
-    session.get(served.url)
+    assert json_body(session.get(served.url)) == {"data": "pong!"}
 
     assert session.cookies.get_dict() == {"visit": "1"}
 
