@@ -26,7 +26,7 @@ def a_run(label="c", wall=1.0, records=1000, startup=0.5, statuses=None, peak=10
 
 
 def scenario(name, attempts, faults=None):
-    """A scenario as run_scenario leaves it: every attempt, and the median one of each role."""
+    """A scenario as run_scenarios leaves it: every attempt, and the median one of each role."""
     made = bench.Scenario(name, "", 1, 1, faults or {}, paced=bool(faults))
     made.attempts = attempts
     made.runs = {role: bench._median(attempts[role]) for role in ("connector", "floor") if role in attempts}
@@ -76,25 +76,74 @@ def per_record(connector_large_wall, floor_large_wall=3.0, **connector_small):
 
 @pytest.mark.parametrize("connector_large_wall, passed", [(4.5, True), (4.52, False)])
 def test_per_record_passes_at_0_8_of_the_floor_s_marginal_rate(connector_large_wall, passed):
-    [goal, startup] = per_record(connector_large_wall)
+    [goal, of_medians, startup] = per_record(connector_large_wall)
 
     assert goal[3] is passed  # 50,000 records in 2.5 s: 20,000/s = 0.8 x 25,000/s
     assert goal[2] == ">= 0.80"
+    assert of_medians[3] == bench.INFO
     # Start-up is the same in both sizes: it is reported, never part of the ratio.
     assert startup[1:] == ("connector 0.50 s, floor 0.10 s", "-", bench.INFO)
 
 
 def test_per_record_fails_when_a_run_failed_however_fast():
-    [goal, _] = per_record(2.1, error="not COMPLETE: activities")
+    [goal, *_] = per_record(2.1, error="not COMPLETE: activities")
 
     assert goal[3] is False
 
 
 def test_per_record_fails_plainly_when_the_floor_s_larger_run_was_not_slower():
-    [goal, _] = per_record(4.0, floor_large_wall=1.0)
+    [goal, *_] = per_record(4.0, floor_large_wall=1.0)
 
     assert goal[3] is False
     assert "no rate for the floor" in goal[1]
+
+
+def attempts_of(walls, records):
+    return [a_run(wall=wall, records=records) for wall in walls]
+
+
+def test_per_record_is_the_median_of_each_attempt_s_ratio_small_and_large_paired():
+    """A slow spell that hits one attempt of every run moves that attempt's ratio, not the others'.
+    Here the second attempt ran at half speed, and the median runs would pair a fast small run
+    with a slow large one."""
+    small = scenario(
+        "small", {"connector": attempts_of([2.0, 4.0, 2.2], 10_000), "floor": attempts_of([1.0, 2.0, 1.1], 10_000)}
+    )
+    large = scenario(
+        "large", {"connector": attempts_of([4.5, 9.0, 4.6], 60_000), "floor": attempts_of([3.0, 6.0, 2.9], 60_000)}
+    )
+
+    [goal, of_medians, _] = bench.per_record_rows(small, large)
+
+    # Attempt by attempt: 2.0/2.5 = 0.80, 4.0/5.0 = 0.80, 1.8/2.4 = 0.75: the median is 0.80.
+    assert goal[1] == "attempts 0.80, 0.80, 0.75: median 0.80"
+    assert goal[3] is True
+    # The median runs: connector 2.2 and 4.6 s, floor 1.1 and 3.0 s: 1.9 / 2.4 = 0.79.
+    assert of_medians[1].endswith("= 0.79")
+
+
+def test_per_record_fails_if_any_attempt_has_no_rate():
+    small = scenario(
+        "small", {"connector": attempts_of([2.0, 2.0, 2.0], 10_000), "floor": attempts_of([1.0, 1.0, 1.0], 10_000)}
+    )
+    large = scenario(
+        "large", {"connector": attempts_of([3.0, 1.5, 3.0], 60_000), "floor": attempts_of([3.0, 3.0, 3.0], 60_000)}
+    )
+
+    [goal, *_] = bench.per_record_rows(small, large)
+
+    assert goal[3] is False and "no rate for the connector" in goal[1]
+
+
+def test_small_and_large_run_together_attempt_by_attempt_the_others_alone():
+    chosen = bench.scenarios(quick=True)
+
+    assert [[s.name for s in group] for group in bench.groups(chosen)] == [
+        ["small", "large"],
+        ["latency-mixed"],
+        ["latency-customers"],
+    ]
+    assert [[s.name for s in group] for group in bench.groups(chosen[2:])] == [["latency-mixed"], ["latency-customers"]]
 
 
 # --- start-up ------------------------------------------------------------------------------------
