@@ -1047,8 +1047,8 @@ def main() -> int:
         f"load average (1 min) {load_before:.2f} before, {load_after:.2f} after"
         + (": other work shared the CPUs, so the numbers are noisy" if max(load_before, load_after) > 0.7 else ""),
         f"sandbox served by a {host.kind}; every run is a fresh child process; peak RSS and CPU s are the child's own",
-        f"each run {repeat} time(s), connector and floor taking turns (under latency the floor once); "
-        "the attempt with the median wall time is shown",
+        f"each run {repeat} time(s), connector and floor taking turns, small and large too (under latency the floor "
+        "once); the attempt with the median wall time is shown",
         "records/s = records / wall time of the whole process, start-up included; 1st request s = spawn until "
         "the sandbox saw the first request; 1st record s = spawn until the first record was read",
         f"pacing lifted = {RATE_ENV}={UNPACED} for both sizes of the per-record rate: the floor is not paced either",
