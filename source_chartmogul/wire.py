@@ -368,8 +368,8 @@ class Decoding:
     @classmethod
     def of(cls, raw: Any) -> Any:
         """`raw`, wrapped if its body is in a coding decoded here."""
-        coding = raw.headers.get("Content-Encoding") if raw is not None else None
-        return cls(raw) if _decoder((coding or "").strip().lower()) is not None else raw
+        decodable = raw is not None and _coding(raw.headers.get("Content-Encoding")) in _DECODERS
+        return cls(raw) if decodable else raw
 
     def stream(self, amount: int, decode_content: bool = True) -> Iterator[bytes]:
         try:
@@ -393,7 +393,7 @@ def decoded(reads: Iterable[bytes], coding: str | None, amount: int) -> Iterator
     """The body that `reads` hands over, decoded for its Content-Encoding `coding` as it comes, at
     most `amount` bytes out per step, so that a bound on the decoded size holds before a bomb is
     inflated."""
-    decoder = _decoder((coding or "identity").strip().lower())
+    decoder = _decoder(_coding(coding))
     for data in reads:
         if decoder is None:
             yield data
@@ -412,14 +412,16 @@ def decoded(reads: Iterable[bytes], coding: str | None, amount: int) -> Iterator
         yield tail
 
 
+def _coding(header: str | None) -> str:
+    """A Content-Encoding header as `_DECODERS` names it."""
+    return (header or "identity").strip().lower()
+
+
 def _decoder(coding: str):
     """The decoder of a Content-Encoding; None for one not asked for (brotli, say): the body is
     passed on as it came, as urllib3 does, and the caller finds it is not JSON."""
-    if coding in ("gzip", "x-gzip"):
-        return _Gzip()
-    if coding == "deflate":
-        return _Deflate()
-    return None
+    make = _DECODERS.get(coding)
+    return make() if make is not None else None
 
 
 class _Gzip:
@@ -479,3 +481,7 @@ class _Deflate:
 
     def flush(self) -> bytes:
         return self._inner.flush()
+
+
+# The codings decoded here (`ENCODINGS` offers them), and their decoders.
+_DECODERS: dict[str, type[_Gzip] | type[_Deflate]] = {"gzip": _Gzip, "x-gzip": _Gzip, "deflate": _Deflate}

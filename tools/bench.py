@@ -23,9 +23,8 @@ interpreter, taken attempt by attempt in the small scenario. Reported, not judge
 
 Each run is repeated (--repeat, default 3), connector and floor taking turns (and small and
 large), and the attempt with the median wall time counts: this machine's speed drifts by 10 %
-and more. Under latency
-the floor is slow and steady (it waits on the sandbox, not the CPU): it runs in the first
-attempt only.
+and more. Under latency the floor is slow and steady (it waits on the sandbox, not the CPU): it
+runs in the first attempt only.
 
 Options: --quick or BENCH_QUICK=1 (a fifth of the data, one attempt), --scenario NAME,
 --repeat N, --sandbox thread|process. The same tables go to .bench/results.md;
